@@ -1,0 +1,13 @@
+"""Documented limits, checked before any allocation.
+
+A bitstream or an image larger than this is refused with an error instead of
+exhausting memory: decoding one pixel of the paper's architecture needs about
+200 bytes of working memory, so the maximum image costs about 3.5 GB.
+"""
+
+MAX_IMAGE_SIDE_PX = 16384
+MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_LATENT_GRIDS = 12
+MAX_MLP_HIDDEN_LAYERS = 16
+MAX_MLP_WIDTH = 64
+MAX_N_CTX_ROWCOL = 8
