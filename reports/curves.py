@@ -1,0 +1,196 @@
+"""Rate-distortion curves from results tables (the original's raw_results.tsv).
+
+A results table has one row per (image, operating point): `seq_name`, a point
+key (`lmbda` for COOL-CHIC, `quality` for classical codecs), `rate_bpp` and
+`psnr_db`, plus any other columns. A curve is the per-point mean of rate and
+PSNR over the images, as in the original's average_results.tsv.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reports.errors import ReportError
+
+RAW_RESULTS_NAME = "raw_results.tsv"
+POINT_KEYS = ("lmbda", "quality")
+COLUMN_ALIASES = {"seq": "seq_name", "lambda": "lmbda"}
+VALUE_COLUMNS = ("rate_bpp", "psnr_db")
+AVERAGE_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class RDCurve:
+    """A rate-distortion curve: mean points sorted by rate, and per-image rows if known.
+
+    `points` has columns [key] + rate_bpp, psnr_db (+ n_images); `per_image`
+    has seq_name, [key], rate_bpp, psnr_db, or is None.
+    """
+
+    label: str
+    points: pd.DataFrame
+    key: str | None = None
+    per_image: pd.DataFrame | None = None
+
+    @property
+    def rate_bpp(self) -> np.ndarray:
+        return self.points["rate_bpp"].to_numpy(dtype=np.float64)
+
+    @property
+    def psnr_db(self) -> np.ndarray:
+        return self.points["psnr_db"].to_numpy(dtype=np.float64)
+
+    def image_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per image name, its (rate_bpp, psnr_db) arrays sorted by rate; empty if unknown."""
+        if self.per_image is None:
+            return {}
+        curves = {}
+        for name, rows in self.per_image.groupby("seq_name", sort=True):
+            rows = rows.sort_values("rate_bpp")
+            curves[str(name)] = (
+                rows["rate_bpp"].to_numpy(dtype=np.float64),
+                rows["psnr_db"].to_numpy(dtype=np.float64),
+            )
+        return curves
+
+
+def resolve_results_path(path: str | Path) -> Path:
+    """`DIR/raw_results.tsv` for a folder, the path itself for a file; error if missing."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RAW_RESULTS_NAME
+    if not path.is_file():
+        raise ReportError(f"results file not found: {path}")
+    return path
+
+
+def read_raw_results(path: str | Path) -> pd.DataFrame:
+    """Read and check a results TSV (a folder means its raw_results.tsv)."""
+    path = resolve_results_path(path)
+    try:
+        table = pd.read_csv(path, sep="\t")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not a readable TSV ({_first_line(exc)})") from exc
+    try:
+        return check_results_table(table)
+    except ReportError as exc:
+        raise ReportError(f"{path}: {exc}") from exc
+
+
+def check_results_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Rename known aliases (seq, lambda), check the columns and make the values numeric."""
+    table = table.rename(columns={k: v for k, v in COLUMN_ALIASES.items() if v not in table})
+    key = point_key(table)
+    if table.empty:
+        raise ReportError("no result rows")
+    missing = [c for c in VALUE_COLUMNS if c not in table]
+    if missing:
+        have = ", ".join(map(str, table.columns))
+        raise ReportError(f"missing column(s) {', '.join(missing)}; have {have}")
+    table = table.copy()
+    for column in (key, *VALUE_COLUMNS):
+        table[column] = _numeric_column(table, column)
+    return table
+
+
+def point_key(table: pd.DataFrame) -> str:
+    """The column naming the operating points: `lmbda`, else `quality` (the one without gaps)."""
+    present = [k for k in POINT_KEYS if k in table]
+    if not present:
+        raise ReportError(
+            f"needs a 'lmbda' or 'quality' column; have {', '.join(map(str, table.columns))}"
+        )
+    complete = [k for k in present if table[k].notna().all()]
+    return (complete or present)[0]
+
+
+def average_results(raw: pd.DataFrame) -> pd.DataFrame:
+    """The original's average_results.tsv: per operating point, plain means over images.
+
+    Columns: the point key (`lmbda` or `quality`), `rate_bpp`, `psnr_db` (means
+    of the per-image values), `psnr_of_mean_mse_db` when an `mse` column exists
+    (MSE on [0, 1] samples), and `n_images`. Rows sorted by the key, ascending.
+    """
+    raw = check_results_table(raw)
+    key = point_key(raw)
+    groups = raw.groupby(key, sort=True)
+    table = groups[list(VALUE_COLUMNS)].mean().reset_index()
+    if "mse" in raw:
+        mean_mse = pd.to_numeric(raw["mse"], errors="coerce").groupby(raw[key]).mean()
+        table["psnr_of_mean_mse_db"] = [_psnr_from_mse(m) for m in mean_mse.to_numpy()]
+    counts = groups["seq_name"].nunique() if "seq_name" in raw else groups.size()
+    table["n_images"] = counts.to_numpy(dtype=np.int64)
+    return table
+
+
+def format_average_results(average: pd.DataFrame, decimals: int = AVERAGE_DECIMALS) -> str:
+    """TSV text of `average_results(...)` with rates and PSNRs rounded as the original's."""
+    text = average.copy()
+    for column in text.columns:
+        if column.endswith(("_bpp", "_db")):
+            text[column] = [f"{v:.{decimals}f}" for v in text[column]]
+        elif column in POINT_KEYS:
+            text[column] = [_format_key(v) for v in text[column]]
+    return text.to_csv(sep="\t", index=False)
+
+
+def curve_from_table(raw: pd.DataFrame, label: str) -> RDCurve:
+    """The mean curve (sorted by rate) and the per-image rows of a results table."""
+    raw = check_results_table(raw)
+    key = point_key(raw)
+    points = average_results(raw).sort_values("rate_bpp").reset_index(drop=True)
+    per_image = None
+    if "seq_name" in raw:
+        per_image = raw[["seq_name", key, *VALUE_COLUMNS]].reset_index(drop=True)
+        per_image["seq_name"] = per_image["seq_name"].astype(str)
+    return RDCurve(label=label, points=points, key=key, per_image=per_image)
+
+
+def load_results(path: str | Path, label: str | None = None) -> RDCurve:
+    """A results folder (its raw_results.tsv) or TSV file as an `RDCurve`."""
+    file_path = resolve_results_path(path)
+    try:
+        return curve_from_table(read_raw_results(file_path), label or default_label(path))
+    except ReportError as exc:
+        if str(file_path) in str(exc):
+            raise
+        raise ReportError(f"{file_path}: {exc}") from exc
+
+
+def default_label(path: str | Path) -> str:
+    """A folder's name, or for a file the name of its folder (or its stem if generic)."""
+    path = Path(path).resolve()
+    if path.is_dir():
+        return path.name
+    if path.name == RAW_RESULTS_NAME:
+        return path.parent.name
+    return path.stem
+
+
+def _numeric_column(table: pd.DataFrame, column: str) -> pd.Series:
+    values = pd.to_numeric(table[column], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.astype(np.float64))
+    if bad.any():
+        rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:5])
+        raise ReportError(f"column {column}: missing or non-numeric values (line(s) {rows})")
+    return values
+
+
+def _psnr_from_mse(mse_value: float) -> float:
+    if not mse_value > 0.0:
+        return math.inf if mse_value == 0.0 else math.nan
+    return 10.0 * math.log10(1.0 / mse_value)
+
+
+def _format_key(value) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
