@@ -1,0 +1,116 @@
+"""The rate-distortion figure: our curve in bold over the anchors (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import AutoMinorLocator
+
+from coolchic_core.atomic_io import atomic_write_bytes
+from reports.anchors import Anchor
+from reports.curves import RDCurve
+
+OURS_COLOR = "#c0392b"
+ANCHOR_COLORS = [
+    "#1f77b4",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#393b79",
+]
+ANCHOR_MARKERS = ["s", "^", "D", "v", "P", "X", "<", ">", "h", "*"]
+FAMILY_STYLES = {"classical": "--", "learned": "-", "overfitted": "-.", "measured": ":"}
+PNG_DPI = 150
+
+
+def rd_figure(
+    curve: RDCurve,
+    anchors: list[Anchor],
+    bd_rates_pct: dict[str, float] | None = None,
+    method: str = "pchip",
+) -> Figure:
+    """Rate (bpp) vs PSNR (dB): `curve` bold, anchors thinner, BD-rates in the legend."""
+    bd_rates_pct = bd_rates_pct or {}
+    fig = Figure(figsize=(9.0, 6.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for i, anchor in enumerate(anchors):
+        _plot_anchor(ax, anchor, i, bd_rates_pct.get(anchor.id))
+    ax.plot(
+        curve.rate_bpp,
+        curve.psnr_db,
+        color=OURS_COLOR,
+        linewidth=3.0,
+        marker="o",
+        markersize=8,
+        markeredgecolor="white",
+        markeredgewidth=1.2,
+        label=curve.label,
+        zorder=10,
+    )
+    _decorate(ax, curve, method, bool(bd_rates_pct))
+    return fig
+
+
+def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None:
+    """Write the figure as PNG and SVG, each atomically."""
+    for path, fmt in ((png_path, "png"), (svg_path, "svg")):
+        buffer = io.BytesIO()
+        metadata = {"Date": None} if fmt == "svg" else None
+        fig.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata)
+        atomic_write_bytes(path, buffer.getvalue())
+
+
+def _plot_anchor(ax, anchor: Anchor, index: int, bd_rate: float | None) -> None:
+    label = anchor.name
+    if bd_rate is not None and math.isfinite(bd_rate):
+        label = f"{anchor.name}:  {bd_rate:+.1f} %"
+    ax.plot(
+        anchor.curve.rate_bpp,
+        anchor.curve.psnr_db,
+        color=ANCHOR_COLORS[index % len(ANCHOR_COLORS)],
+        linestyle=FAMILY_STYLES.get(anchor.family, "-"),
+        linewidth=1.6,
+        marker=ANCHOR_MARKERS[index % len(ANCHOR_MARKERS)],
+        markersize=5,
+        label=label,
+        zorder=5,
+    )
+
+
+def _decorate(ax, curve: RDCurve, method: str, with_bd: bool) -> None:
+    rate, psnr = curve.rate_bpp, curve.psnr_db
+    ax.set_xlim(0.0, float(np.max(rate)) * 1.12)
+    ax.set_ylim(math.floor(float(np.min(psnr)) - 1.5), math.ceil(float(np.max(psnr)) + 1.0))
+    ax.set_xlabel("Rate (bits per pixel)", fontsize=12)
+    ax.set_ylabel("PSNR (dB, RGB)", fontsize=12)
+    ax.tick_params(labelsize=10.5)
+    ax.xaxis.set_minor_locator(AutoMinorLocator())
+    ax.yaxis.set_minor_locator(AutoMinorLocator())
+    ax.grid(which="major", color="#b0b0b0", linewidth=0.8, alpha=0.7)
+    ax.grid(which="minor", color="#d8d8d8", linewidth=0.5, linestyle=":", alpha=0.7)
+    ax.set_title(f"Rate-distortion: {curve.label}", fontsize=14, fontweight="bold", loc="left")
+    handles, labels = ax.get_legend_handles_labels()
+    order = [len(handles) - 1, *range(len(handles) - 1)]
+    title = f"BD-rate ({method}) of {curve.label} vs each anchor" if with_bd else None
+    legend = ax.legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="lower right",
+        fontsize=10,
+        title=title,
+        title_fontsize=9.5,
+        framealpha=0.94,
+        borderpad=0.8,
+    )
+    legend.get_title().set_color("#444444")

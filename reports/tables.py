@@ -1,0 +1,101 @@
+"""BD tables: one curve against several anchors, on the mean curves and per image."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from reports.anchors import Anchor
+from reports.bd_rate import compare_curves
+from reports.curves import RDCurve
+from reports.errors import ReportError
+
+logger = logging.getLogger(__name__)
+
+RESULT_COLUMNS = [
+    "bd_rate_pct",
+    "bd_psnr_db",
+    "psnr_min_db",
+    "psnr_max_db",
+    "rate_min_bpp",
+    "rate_max_bpp",
+    "method",
+    "n_points",
+    "n_points_anchor",
+]
+BD_COLUMNS = ["anchor", "anchor_name", *RESULT_COLUMNS, "note"]
+PER_IMAGE_COLUMNS = ["anchor", "seq_name", *RESULT_COLUMNS, "note"]
+SUMMARY_COLUMNS = [
+    "anchor",
+    "n_images",
+    "mean_bd_rate_pct",
+    "median_bd_rate_pct",
+    "min_bd_rate_pct",
+    "max_bd_rate_pct",
+]
+
+
+def bd_table(curve: RDCurve, anchors: list[Anchor], method: str = "pchip") -> pd.DataFrame:
+    """One row per anchor: BD-rate and BD-PSNR of `curve`'s mean points against it.
+
+    A pair that cannot be compared (too few points, no overlap...) gets NaNs
+    and the reason in `note`, so that one anchor never hides the others.
+    """
+    rows = []
+    for anchor in anchors:
+        row = {"anchor": anchor.id, "anchor_name": anchor.name}
+        row.update(_compare(anchor.curve.rate_bpp, anchor.curve.psnr_db, curve, method, anchor.id))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=BD_COLUMNS)
+
+
+def per_image_bd_table(
+    curve: RDCurve, anchors: list[Anchor], method: str = "pchip"
+) -> pd.DataFrame:
+    """One row per (anchor, image) for anchors with per-image points, on the shared images."""
+    tests = curve.image_curves()
+    rows = []
+    for anchor in anchors:
+        references = anchor.curve.image_curves()
+        for name in sorted(set(tests) & set(references)):
+            test = RDCurve(label=name, points=_points(*tests[name]))
+            row = {"anchor": anchor.id, "seq_name": name}
+            row.update(_compare(*references[name], test, method, f"{anchor.id}/{name}"))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=PER_IMAGE_COLUMNS)
+
+
+def per_image_summary(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Per anchor: how many images have a BD-rate, and their mean, median, min and max."""
+    rows = []
+    for anchor, group in per_image.groupby("anchor", sort=False):
+        values = group["bd_rate_pct"].dropna().to_numpy(dtype=np.float64)
+        stats = [np.mean, np.median, np.min, np.max]
+        row = [anchor, int(values.size)]
+        row += [float(f(values)) if values.size else math.nan for f in stats]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def table_to_tsv(table: pd.DataFrame) -> str:
+    """TSV text with 4 decimals for floats and `nan` for missing values."""
+    return table.to_csv(sep="\t", index=False, float_format="%.4f", na_rep="nan")
+
+
+def _compare(anchor_rate, anchor_psnr, curve: RDCurve, method: str, what: str) -> dict:
+    base = {"method": method, "n_points": len(curve.points), "n_points_anchor": len(anchor_rate)}
+    try:
+        result = compare_curves(anchor_rate, anchor_psnr, curve.rate_bpp, curve.psnr_db, method)
+    except ReportError as exc:
+        logger.warning("no BD values against %s: %s", what, exc)
+        nans = dict.fromkeys(RESULT_COLUMNS[:6], math.nan)
+        return {**nans, **base, "note": str(exc)}
+    return {**asdict(result), "note": ""}
+
+
+def _points(rate_bpp: np.ndarray, psnr_db: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"rate_bpp": rate_bpp, "psnr_db": psnr_db})
