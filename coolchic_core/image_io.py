@@ -40,8 +40,9 @@ def image_to_rgb8(image: Image.Image) -> np.ndarray:
     """Convert a Pillow image to uint8 RGB following the module's input rules."""
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS:
-        raise InputError(f"image of {width}x{height} pixels exceeds the maximum of "
-                         f"{MAX_IMAGE_PIXELS} pixels")
+        raise InputError(
+            f"image of {width}x{height} pixels exceeds the maximum of {MAX_IMAGE_PIXELS} pixels"
+        )
     if image.mode in _SIXTEEN_BIT_MODES:
         gray = np.asarray(image, dtype=np.float64)
         gray8 = np.clip(np.round(gray / 257.0), 0, 255).astype(np.uint8)
@@ -56,8 +57,10 @@ def image_to_rgb8(image: Image.Image) -> np.ndarray:
 def _refuse_transparency(image: Image.Image) -> None:
     alpha = np.asarray(image.getchannel("A"))
     if alpha.size and int(alpha.min()) < 255:
-        raise InputError("image has transparent pixels; COOL-CHIC codes RGB only "
-                         "(flatten the alpha channel first)")
+        raise InputError(
+            "image has transparent pixels; COOL-CHIC codes RGB only "
+            "(flatten the alpha channel first)"
+        )
 
 
 def rgb8_to_float(rgb8: np.ndarray) -> np.ndarray:

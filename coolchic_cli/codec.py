@@ -1,0 +1,57 @@
+"""`coolchic decode`, `coolchic info` and `coolchic encode`: thin wrappers over coolchic_core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from coolchic_core.errors import InputError
+
+
+def _decode_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coolchic decode", description="Decode a COOL-CHIC v1 bitstream to a PNG."
+    )
+    parser.add_argument("-i", "--input", required=True, help="bitstream to decode")
+    parser.add_argument("-o", "--output", required=True, help="8-bit PNG to write")
+    return parser
+
+
+def _check_output_path(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise InputError(f"output folder does not exist: {path.parent}")
+    if path.is_dir():
+        raise InputError(f"output path is a folder: {path}")
+
+
+def decode_main(argv: list[str] | None = None) -> int:
+    """Decode a bitstream into an 8-bit PNG (rounded to nearest)."""
+    args = _decode_parser().parse_args(argv)
+    from coolchic_core import decode
+    from coolchic_core.image_io import write_png
+
+    output = Path(args.output)
+    _check_output_path(output)
+    write_png(output, decode(args.input))
+    return 0
+
+
+def info_main(argv: list[str] | None = None) -> int:
+    """Print a bitstream's header and derived facts as JSON."""
+    parser = argparse.ArgumentParser(
+        prog="coolchic info", description="Print a v1 bitstream's header as JSON."
+    )
+    parser.add_argument("bitstream")
+    args = parser.parse_args(argv)
+    from coolchic_core.bitstream_info import bitstream_info
+
+    print(json.dumps(bitstream_info(args.bitstream), indent=2))
+    return 0
+
+
+def encode_main(argv: list[str] | None = None) -> int:
+    """Encode an image (see coolchic_cli.encode_command)."""
+    from coolchic_cli.encode_command import main
+
+    return main(argv)

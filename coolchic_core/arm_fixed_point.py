@@ -1,0 +1,106 @@
+"""The ARM in fixed point (format spec, section 5): integer outputs, exact on any machine.
+
+With F = 256, qw = round(w F), qb = round(b F^2) and v = x F for the input:
+plain layer v' = floor((v qw^T + qb + F) / F), residual layer adds v, ReLU
+after hidden layers. The Laplace mean and scale are functions of the two
+integer outputs only; the scale goes through a table indexed by v[1].
+
+Evaluation here uses float64 matrix products, which are exact while every
+partial sum stays below 2^45 (then v * 256 < 2^53): a static bound checked
+once per ARM. Past it, int64 arithmetic is used.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from coolchic_core.mlp_params import Layer
+
+FIXED_POINT_FACTOR = 256
+LOG_SCALE_MIN = -10.0
+LOG_SCALE_MAX = 13.8155
+_EXACT_FLOAT_LIMIT = 2.0**45
+# Integer v[1] range that maps inside the clamp; outside it, the clamped ends.
+_V1_LOW = int(np.floor(LOG_SCALE_MIN * FIXED_POINT_FACTOR)) - 1
+_V1_HIGH = int(np.ceil(LOG_SCALE_MAX * FIXED_POINT_FACTOR)) + 1
+
+
+@functools.cache
+def _scale_by_v1() -> np.ndarray:
+    """Rounded Laplace scale (multiple of 1/128) for v[1] = _V1_LOW .. _V1_HIGH."""
+    v1 = torch.arange(_V1_LOW, _V1_HIGH + 1, dtype=torch.int64)
+    log_scale = (v1.to(torch.float32) / FIXED_POINT_FACTOR).clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
+    scale = torch.exp(-0.5 * log_scale)
+    scale = torch.round(scale * 1024) / 1024
+    table = np.round(scale.numpy().astype(np.float64) * 128) / 128
+    table.setflags(write=False)
+    return table
+
+
+def _layer_bound(in_bound: float, weight: np.ndarray, bias: np.ndarray) -> float:
+    return float(in_bound * np.max(np.sum(np.abs(weight), axis=1)) + np.max(np.abs(bias)))
+
+
+class FixedPointArm:
+    """Integer ARM built from float layers whose parameters are multiples of their q-step."""
+
+    def __init__(self, layers: list[Layer], max_abs_input: int):
+        self.n_inputs = layers[0].weight.shape[1]
+        self._weights, self._biases = [], []
+        bound, self.exact_in_float = float(max_abs_input), True
+        for index, layer in enumerate(layers):
+            qw = np.round(layer.weight.astype(np.float64) * FIXED_POINT_FACTOR)
+            qb = np.round(layer.bias.astype(np.float64) * FIXED_POINT_FACTOR**2)
+            # Fold the division by F, the +F rounding term and the residual into one affine map.
+            scale = 1.0 if index == 0 else 1.0 / FIXED_POINT_FACTOR
+            weight = qw.T * scale
+            if layer.is_residual:
+                weight = weight + np.eye(qw.shape[0]) * (FIXED_POINT_FACTOR if index == 0 else 1)
+            bias = (qb + FIXED_POINT_FACTOR) / FIXED_POINT_FACTOR
+            pre_floor_bound = _layer_bound(bound, weight.T, bias)
+            self.exact_in_float &= pre_floor_bound < _EXACT_FLOAT_LIMIT
+            bound = pre_floor_bound + 1
+            self._weights.append(np.ascontiguousarray(weight))
+            self._biases.append(bias)
+        self.n_layers = len(layers)
+
+    def integer_outputs(self, context: np.ndarray) -> np.ndarray:
+        """Integer outputs v (n, 2) as float64 holding integers, from contexts (n, C)."""
+        if not self.exact_in_float:
+            return self._integer_outputs_int64(context)
+        values = np.asarray(context, dtype=np.float64)
+        last = self.n_layers - 1
+        for index, (weight, bias) in enumerate(zip(self._weights, self._biases, strict=True)):
+            values = values @ weight
+            values += bias
+            np.floor(values, out=values)
+            if index < last:
+                np.maximum(values, 0.0, out=values)
+        return values
+
+    def _integer_outputs_int64(self, context: np.ndarray) -> np.ndarray:
+        values = np.asarray(context, dtype=np.int64) * FIXED_POINT_FACTOR
+        last = self.n_layers - 1
+        for index, (weight, bias) in enumerate(zip(self._weights, self._biases, strict=True)):
+            first_scale = FIXED_POINT_FACTOR if index == 0 else 1
+            qw = np.round(weight * FIXED_POINT_FACTOR / first_scale).astype(np.int64)
+            qb = np.round(bias * FIXED_POINT_FACTOR).astype(np.int64)
+            values = np.floor_divide(values @ qw + qb, FIXED_POINT_FACTOR)
+            if index < last:
+                values = np.maximum(values, 0)
+        return values.astype(np.float64)
+
+    def mean_and_scale(self, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Laplace mean and scale, already rounded to 1/128 (float64)."""
+        return means_scales_from_outputs(self.integer_outputs(context))
+
+
+def means_scales_from_outputs(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rounded mean and scale from the integer outputs v (n, 2)."""
+    v0 = outputs[:, 0].astype(np.float32).astype(np.float64)  # o = v / F in float32
+    means = np.rint(v0 * (128.0 / FIXED_POINT_FACTOR)) / 128.0
+    index = np.clip(outputs[:, 1], _V1_LOW, _V1_HIGH).astype(np.int64) - _V1_LOW
+    return means, _scale_by_v1()[index]

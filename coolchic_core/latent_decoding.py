@@ -1,0 +1,111 @@
+"""Wavefront decoding of all latent grids at once.
+
+Each grid is its own range-coded stream, but all share the ARM, so step t of
+every grid is decoded in one batch: one context gather and one ARM
+evaluation per step, then one constriction call per grid still active.
+The grids live zero-padded in one flat float64 buffer (contexts are read
+straight from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from coolchic_core.arm_fixed_point import FixedPointArm, means_scales_from_outputs
+from coolchic_core.context import (
+    coding_order,
+    context_offsets,
+    decoding_steps,
+    padded_flat_positions,
+    padded_shape,
+)
+from coolchic_core.entropy import LaplaceDecoder
+
+# constriction 0.3 accepted a scale of zero, which the v1 ARM can produce (its scale
+# rounds to 0 once log_scale > 2 ln 256); newer releases refuse it.
+TINY_SCALE = 1e-30
+
+
+def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
+    """Grid i is ceil(H / 2^i) x ceil(W / 2^i)."""
+    return [(-(-height // 2**i), -(-width // 2**i)) for i in range(n_grids)]
+
+
+@dataclass
+class _Schedule:
+    """Every latent in decoding order, with its buffer position and context indices."""
+
+    positions: np.ndarray  # flat index in the buffer, decoding order
+    context_index: np.ndarray  # (n_latents, C) flat indices of the context values
+    step_bounds: np.ndarray  # decoding-order index where each step starts (n_steps + 1)
+    runs: list  # per step: list of (grid, start, end) in decoding order
+    grid_slices: list  # per grid: (base, padded_shape)
+    buffer_size: int
+
+
+def _build_schedule(shapes: list[tuple[int, int]], n_ctx_rowcol: int) -> _Schedule:
+    positions, steps, grids, offsets, grid_slices, base = [], [], [], [], [], 0
+    for grid, (height, width) in enumerate(shapes):
+        padded = padded_shape(height, width, n_ctx_rowcol)
+        order = coding_order(height, width, n_ctx_rowcol)
+        positions.append(base + padded_flat_positions(height, width, n_ctx_rowcol)[order])
+        steps.append(decoding_steps(height, width, n_ctx_rowcol)[order])
+        grids.append(np.full(order.size, grid, dtype=np.int64))
+        offsets.append(context_offsets(n_ctx_rowcol, padded[1]))
+        grid_slices.append((base, padded))
+        base += padded[0] * padded[1]
+    step, grid, position = (np.concatenate(x) for x in (steps, grids, positions))
+    order = np.lexsort((grid, step))  # stable: keeps each grid's row order within a step
+    step, grid, position = step[order], grid[order], position[order]
+    context_index = position[:, None] + np.stack(offsets)[grid]
+    return _Schedule(position, context_index, *_step_runs(step, grid), grid_slices, base)
+
+
+def _step_runs(step: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, list]:
+    n_steps = int(step[-1]) + 1
+    step_bounds = np.searchsorted(step, np.arange(n_steps + 1))
+    key = step * (int(grid.max()) + 1) + grid
+    change = np.flatnonzero(np.diff(key)) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [step.size]))
+    runs = [[] for _ in range(n_steps)]
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        runs[int(step[start])].append((int(grid[start]), start, end))
+    return step_bounds, runs
+
+
+def decode_latents(
+    segments: list[bytes],
+    shapes: list[tuple[int, int]],
+    n_ctx_rowcol: int,
+    arm: FixedPointArm,
+    bound: int,
+) -> list[np.ndarray]:
+    """Decode every grid's stream; returns int32 grids of the given shapes."""
+    schedule = _build_schedule(shapes, n_ctx_rowcol)
+    decoders = [LaplaceDecoder(segment, bound) for segment in segments]
+    buffer = np.zeros(schedule.buffer_size, dtype=np.float64)
+    bounds, runs = schedule.step_bounds, schedule.runs
+    for step in range(len(runs)):
+        first, last = int(bounds[step]), int(bounds[step + 1])
+        outputs = arm.integer_outputs(buffer[schedule.context_index[first:last]])
+        means, scales = means_scales_from_outputs(outputs)
+        np.maximum(scales, TINY_SCALE, out=scales)
+        for grid, start, end in runs[step]:
+            symbols = decoders[grid].decode_rounded(
+                means[start - first : end - first], scales[start - first : end - first]
+            )
+            buffer[schedule.positions[start:end]] = symbols
+    return _unpad(buffer, schedule, shapes, n_ctx_rowcol)
+
+
+def _unpad(
+    buffer: np.ndarray, schedule: _Schedule, shapes: list[tuple[int, int]], n_ctx_rowcol: int
+) -> list[np.ndarray]:
+    grids = []
+    for (base, padded), (_, width) in zip(schedule.grid_slices, shapes, strict=True):
+        block = buffer[base : base + padded[0] * padded[1]].reshape(padded)
+        grids.append(block[n_ctx_rowcol:, n_ctx_rowcol : n_ctx_rowcol + width].astype(np.int32))
+    return grids

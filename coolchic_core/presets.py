@@ -1,0 +1,146 @@
+"""Named, typed configurations of the model and of its training.
+
+`ModelConfig` is the architecture (what the bitstream header describes);
+`TrainingConfig` is how one image is overfitted. `PRESETS` maps a name to a
+`TrainingConfig`:
+
+- "paper": the published COOL-CHIC v1 recipe (Ladune et al. 2023,
+  arXiv 2212.05458, code of April 2023): uniform noise then straight-through
+  rounding, Adam at 1e-2, ReduceLROnPlateau every 100 iterations, 5 warm-up
+  trials of 200 iterations, stop when the learning rate falls below 4e-4.
+- "fast": a CPU budget of about 5 minutes per 768x512 image on 2 threads,
+  with the recipe of later work on the same family: cosine learning-rate
+  decay, soft rounding with annealed noise, then a short straight-through
+  phase (C3, Kim et al. 2023, arXiv 2312.02753; Cool-chic 3, Leguay et al.
+  2023, arXiv 2307.12706). The model and the bitstream stay v1.
+- "smoke": a few iterations, seconds on a 64x64 image, for tests and CI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from coolchic_core.errors import InputError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture: latent grids, MLP hidden layers, ARM context size."""
+
+    latent_n_grids: int = 7
+    layers_synthesis: tuple[int, ...] = (12, 12)
+    layers_arm: tuple[int, ...] = (12, 12)
+    n_ctx_rowcol: int = 2
+
+    @property
+    def n_ctx(self) -> int:
+        """Number of causal context values of the ARM: 2n(n+1)."""
+        return 2 * self.n_ctx_rowcol * (self.n_ctx_rowcol + 1)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How one image is overfitted.
+
+    Main phase: `n_itr` iterations at most, learning rate `start_lr`, either
+    `schedule="plateau"` (the v1 recipe, ReduceLROnPlateau on the evaluated
+    loss, early stop below `stop_below_lr`) or `schedule="cosine"` (decay to
+    `end_lr` over exactly `n_itr` iterations). `quantizer="noise_ste"`
+    (v1: uniform noise, then straight-through once the learning rate is
+    below `ste_below_lr`) or `"softround"` (soft rounding at temperature
+    annealed over `softround_temperature`, with Kumaraswamy noise whose
+    parameter is annealed over `noise_parameter`; 1.0 is uniform noise).
+    Optional final straight-through phase of `n_itr_final_ste` iterations
+    at learning rate `final_ste_lr` (cosine decayed to 0).
+    Warm-up: `n_trial_warmup` fresh initialisations trained for
+    `n_itr_warmup` iterations each with the main phase's first settings;
+    the best (evaluated with rounding) is trained on.
+    `impl`: "auto" (fused C++ kernels when they build, else PyTorch),
+    "cpp" or "torch".
+    """
+
+    n_itr: int = 1_000_000
+    start_lr: float = 1e-2
+    n_trial_warmup: int = 5
+    n_itr_warmup: int = 200
+    schedule: str = "plateau"
+    quantizer: str = "noise_ste"
+    eval_every: int = 100
+    plateau_patience: int = 15
+    plateau_factor: float = 0.5
+    ste_below_lr: float = 9e-4
+    stop_below_lr: float = 4e-4
+    end_lr: float = 0.0
+    grad_clip_norm: float = 10.0
+    softround_temperature: tuple[float, float] = (0.3, 0.1)
+    noise_parameter: tuple[float, float] = (2.0, 1.0)
+    n_itr_final_ste: int = 0
+    final_ste_lr: float = 1e-4
+    impl: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_training_config(self)
+
+    @property
+    def n_itr_planned(self) -> int:
+        """Iterations planned: warm-up trials, main phase (maximum), final phase."""
+        return self.n_trial_warmup * self.n_itr_warmup + self.n_itr + self.n_itr_final_ste
+
+
+def _check_training_config(cfg: TrainingConfig) -> None:
+    if cfg.schedule not in ("plateau", "cosine"):
+        raise InputError(f"unknown schedule {cfg.schedule!r} (plateau or cosine)")
+    if cfg.quantizer not in ("noise_ste", "softround"):
+        raise InputError(f"unknown quantizer {cfg.quantizer!r} (noise_ste or softround)")
+    if cfg.impl not in ("auto", "cpp", "torch"):
+        raise InputError(f"unknown implementation {cfg.impl!r} (auto, cpp or torch)")
+    if cfg.n_itr < 0 or cfg.n_itr_warmup < 0 or cfg.n_itr_final_ste < 0:
+        raise InputError("iteration counts must be >= 0")
+    if cfg.n_trial_warmup < 0:
+        raise InputError("n_trial_warmup must be >= 0")
+    if not cfg.start_lr > 0:
+        raise InputError(f"start_lr must be > 0, got {cfg.start_lr}")
+    if cfg.eval_every < 1:
+        raise InputError("eval_every must be >= 1")
+
+
+PRESETS: dict[str, TrainingConfig] = {
+    "paper": TrainingConfig(),
+    "fast": TrainingConfig(
+        n_itr=3600,
+        start_lr=1e-2,
+        n_trial_warmup=3,
+        n_itr_warmup=100,
+        schedule="cosine",
+        quantizer="softround",
+        eval_every=100,
+        n_itr_final_ste=400,
+        final_ste_lr=1e-4,
+    ),
+    "smoke": TrainingConfig(
+        n_itr=40,
+        start_lr=1e-2,
+        n_trial_warmup=2,
+        n_itr_warmup=5,
+        schedule="cosine",
+        quantizer="softround",
+        eval_every=10,
+        n_itr_final_ste=10,
+        final_ste_lr=1e-4,
+    ),
+}
+
+
+def get_preset(name: str) -> TrainingConfig:
+    """The training configuration named `name`; InputError if there is none."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(sorted(PRESETS))
+        raise InputError(f"unknown preset {name!r} (known: {known})") from None
+
+
+def override(config: TrainingConfig, **changes) -> TrainingConfig:
+    """`dataclasses.replace` that ignores None values (unset CLI options)."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})

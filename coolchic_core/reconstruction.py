@@ -1,0 +1,52 @@
+"""From integer latent grids to the image: cascaded bicubic upsampling and the synthesis MLP.
+
+Format spec, section 7. Float arithmetic (float32, torch) as in the original
+decoder; the result may differ from it by float rounding only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from coolchic_core.mlp_params import Layer
+
+
+def upsample_and_stack(latents: list[torch.Tensor]) -> torch.Tensor:
+    """Grids (h_i, w_i) to one (N, H, W) tensor, channels [grid 0 .. grid N-1].
+
+    U = grid N-1; for i = N-2 .. 0: U = bicubic(U, size of grid i), then U = [grid i, U].
+    """
+    upsampled = latents[-1][None, None]
+    for grid in reversed(latents[:-1]):
+        upsampled = F.interpolate(upsampled, size=grid.shape, mode="bicubic", align_corners=False)
+        upsampled = torch.cat((grid[None, None], upsampled), dim=1)
+    return upsampled[0]
+
+
+def run_synthesis(features: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
+    """Per-pixel MLP on (P, N) features; residual hidden layers when in == out."""
+    values = features
+    last = len(layers) - 1
+    for index, layer in enumerate(layers):
+        weight = torch.from_numpy(np.ascontiguousarray(layer.weight))
+        bias = torch.from_numpy(np.ascontiguousarray(layer.bias))
+        output = torch.addmm(bias, values, weight.T)
+        if index < last:
+            if layer.is_residual:
+                output += values
+            output.relu_()
+        values = output
+    return values
+
+
+@torch.no_grad()
+def reconstruct(latents: list[np.ndarray], synthesis_layers: list[Layer]) -> np.ndarray:
+    """Float32 image (H, W, 3) in [0, 1] from integer latent grids."""
+    grids = [torch.from_numpy(np.asarray(grid, dtype=np.float32)) for grid in latents]
+    stacked = upsample_and_stack(grids)
+    n_channels, height, width = stacked.shape
+    features = stacked.reshape(n_channels, height * width).T
+    pixels = run_synthesis(features, synthesis_layers).clamp_(0.0, 1.0)
+    return pixels.reshape(height, width, -1).numpy()
