@@ -86,12 +86,12 @@ def check_results_table(table: pd.DataFrame) -> pd.DataFrame:
     """Rename known aliases (seq, lambda), check the columns and make the values numeric."""
     table = table.rename(columns={k: v for k, v in COLUMN_ALIASES.items() if v not in table})
     key = point_key(table)
-    if table.empty:
-        raise ReportError("no result rows")
     missing = [c for c in VALUE_COLUMNS if c not in table]
     if missing:
         have = ", ".join(map(str, table.columns))
         raise ReportError(f"missing column(s) {', '.join(missing)}; have {have}")
+    if table.empty:
+        raise ReportError("no result rows")
     table = table.copy()
     for column in (key, *VALUE_COLUMNS):
         table[column] = _numeric_column(table, column)
