@@ -16,21 +16,31 @@ from reports.anchors import Anchor
 from reports.curves import RDCurve
 
 OURS_COLOR = "#c0392b"
-ANCHOR_COLORS = [
-    "#1f77b4",
-    "#2ca02c",
-    "#9467bd",
-    "#ff7f0e",
-    "#17becf",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#393b79",
-]
-ANCHOR_MARKERS = ["s", "^", "D", "v", "P", "X", "<", ">", "h", "*"]
+# A fixed colour and marker per shipped anchor, so that reports compare at a glance.
+ANCHOR_STYLES = {
+    "hm": ("#1f77b4", "s"),
+    "vtm": ("#9467bd", "D"),
+    "bpg": ("#17becf", "v"),
+    "av1": ("#393b79", "p"),
+    "jpeg": ("#7f7f7f", "s"),
+    "jpeg2000": ("#bcbd22", "h"),
+    "webp": ("#8c564b", "D"),
+    "bmshj2018-hyperprior": ("#2ca02c", "^"),
+    "bmshj2018-hyperprior-compressai": ("#74c476", "^"),
+    "mbt2018": ("#006d2c", "v"),
+    "cheng2020-anchor": ("#e377c2", "P"),
+    "elic2022": ("#637939", "X"),
+    "coolchic-v1": ("#ff7f0e", "<"),
+    "coolchic-v2": ("#fdae6b", ">"),
+    "coolchic-v3": ("#e6550d", "*"),
+    "coolchic-v3.4": ("#a63603", "d"),
+    "coolchic-v4.2": ("#7f2704", "d"),
+    "coolchic-v5": ("#f0a30a", "H"),
+}
+MEASURED_STYLES = [("#222222", "o"), ("#6b6ecf", "s"), ("#843c39", "^"), ("#31a354", "D")]
 FAMILY_STYLES = {"classical": "--", "learned": "-", "overfitted": "-.", "measured": ":"}
 PNG_DPI = 150
+LEGEND_INSIDE_MAX = 7
 
 
 def rd_figure(
@@ -41,11 +51,17 @@ def rd_figure(
 ) -> Figure:
     """Rate (bpp) vs PSNR (dB): `curve` bold, anchors thinner, BD-rates in the legend."""
     bd_rates_pct = bd_rates_pct or {}
-    fig = Figure(figsize=(9.0, 6.2), layout="constrained")
+    outside = len(anchors) + 1 > LEGEND_INSIDE_MAX
+    fig = Figure(figsize=(13.0 if outside else 9.0, 6.6 if outside else 6.2), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for i, anchor in enumerate(anchors):
-        _plot_anchor(ax, anchor, i, bd_rates_pct.get(anchor.id))
+    measured = 0
+    for anchor in anchors:
+        style = ANCHOR_STYLES.get(anchor.id) if anchor.family != "measured" else None
+        if style is None:
+            style = MEASURED_STYLES[measured % len(MEASURED_STYLES)]
+            measured += 1
+        _plot_anchor(ax, anchor, style, bd_rates_pct.get(anchor.id))
     ax.plot(
         curve.rate_bpp,
         curve.psnr_db,
@@ -58,7 +74,8 @@ def rd_figure(
         label=curve.label,
         zorder=10,
     )
-    _decorate(ax, curve, method, bool(bd_rates_pct))
+    _decorate(ax, curve)
+    _legend(ax, curve.label, method, bool(bd_rates_pct), outside)
     return fig
 
 
@@ -71,24 +88,24 @@ def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None
         atomic_write_bytes(path, buffer.getvalue())
 
 
-def _plot_anchor(ax, anchor: Anchor, index: int, bd_rate: float | None) -> None:
+def _plot_anchor(ax, anchor: Anchor, style: tuple[str, str], bd_rate: float | None) -> None:
     label = anchor.name
     if bd_rate is not None and math.isfinite(bd_rate):
         label = f"{anchor.name}:  {bd_rate:+.1f} %"
     ax.plot(
         anchor.curve.rate_bpp,
         anchor.curve.psnr_db,
-        color=ANCHOR_COLORS[index % len(ANCHOR_COLORS)],
+        color=style[0],
         linestyle=FAMILY_STYLES.get(anchor.family, "-"),
         linewidth=1.6,
-        marker=ANCHOR_MARKERS[index % len(ANCHOR_MARKERS)],
+        marker=style[1],
         markersize=5,
         label=label,
         zorder=5,
     )
 
 
-def _decorate(ax, curve: RDCurve, method: str, with_bd: bool) -> None:
+def _decorate(ax, curve: RDCurve) -> None:
     rate, psnr = curve.rate_bpp, curve.psnr_db
     ax.set_xlim(0.0, float(np.max(rate)) * 1.12)
     ax.set_ylim(math.floor(float(np.min(psnr)) - 1.5), math.ceil(float(np.max(psnr)) + 1.0))
@@ -100,17 +117,24 @@ def _decorate(ax, curve: RDCurve, method: str, with_bd: bool) -> None:
     ax.grid(which="major", color="#b0b0b0", linewidth=0.8, alpha=0.7)
     ax.grid(which="minor", color="#d8d8d8", linewidth=0.5, linestyle=":", alpha=0.7)
     ax.set_title(f"Rate-distortion: {curve.label}", fontsize=14, fontweight="bold", loc="left")
+
+
+def _legend(ax, label: str, method: str, with_bd: bool, outside: bool) -> None:
+    """Our curve first; inside the axes (lower right) for a few curves, at the right for many."""
     handles, labels = ax.get_legend_handles_labels()
     order = [len(handles) - 1, *range(len(handles) - 1)]
-    title = f"BD-rate ({method}) of {curve.label} vs each anchor" if with_bd else None
+    title = f"BD-rate ({method}) of {label} vs each anchor" if with_bd else None
+    place = (
+        {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if outside else {"loc": "lower right"}
+    )
     legend = ax.legend(
         [handles[i] for i in order],
         [labels[i] for i in order],
-        loc="lower right",
         fontsize=10,
         title=title,
         title_fontsize=9.5,
         framealpha=0.94,
         borderpad=0.8,
+        **place,
     )
     legend.get_title().set_color("#444444")
