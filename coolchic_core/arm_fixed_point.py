@@ -17,6 +17,7 @@ import functools
 import numpy as np
 import torch
 
+from coolchic_core.entropy import TINY_SCALE
 from coolchic_core.mlp_params import Layer
 
 FIXED_POINT_FACTOR = 256
@@ -36,6 +37,7 @@ def _scale_by_v1() -> np.ndarray:
     scale = torch.exp(-0.5 * log_scale)
     scale = torch.round(scale * 1024) / 1024
     table = np.round(scale.numpy().astype(np.float64) * 128) / 128
+    table[table <= 0.0] = TINY_SCALE
     table.setflags(write=False)
     return table
 

@@ -13,6 +13,10 @@ import numpy as np
 from coolchic_core.errors import BitstreamError
 
 PARAMETER_GRID = 128.0
+# constriction 0.3 (the original's) accepted a scale of zero, which the v1 ARM reaches once its
+# log-scale output exceeds 2 ln 256; newer releases refuse it. A tiny positive scale codes the
+# same way (checked on the published bitstreams that hold such symbols).
+TINY_SCALE = 1e-30
 
 
 def round_model_parameter(values: np.ndarray) -> np.ndarray:
@@ -30,6 +34,7 @@ def _checked_parameters(means: np.ndarray, scales: np.ndarray) -> tuple[np.ndarr
     """Rounded parameters; constriction panics (not raises) on a scale that is not positive."""
     means_r = round_model_parameter(means)
     scales_r = round_model_parameter(scales)
+    scales_r[scales_r == 0.0] = TINY_SCALE
     if scales_r.size and not (np.all(scales_r > 0) and np.all(np.isfinite(scales_r))):
         raise BitstreamError("a symbol's Laplace scale rounds to zero or is not finite")
     if means_r.size and not np.all(np.isfinite(means_r)):

@@ -23,10 +23,6 @@ from coolchic_core.context import (
 )
 from coolchic_core.entropy import LaplaceDecoder
 
-# constriction 0.3 accepted a scale of zero, which the v1 ARM can produce (its scale
-# rounds to 0 once log_scale > 2 ln 256); newer releases refuse it.
-TINY_SCALE = 1e-30
-
 
 def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
     """Grid i is ceil(H / 2^i) x ceil(W / 2^i)."""
@@ -92,7 +88,6 @@ def decode_latents(
         first, last = int(bounds[step]), int(bounds[step + 1])
         outputs = arm.integer_outputs(buffer[schedule.context_index[first:last]])
         means, scales = means_scales_from_outputs(outputs)
-        np.maximum(scales, TINY_SCALE, out=scales)
         for grid, start, end in runs[step]:
             symbols = decoders[grid].decode_rounded(
                 means[start - first : end - first], scales[start - first : end - first]

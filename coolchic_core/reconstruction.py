@@ -42,11 +42,21 @@ def run_synthesis(features: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
 
 
 @torch.no_grad()
+def synthesis_features(latents: list[np.ndarray]) -> torch.Tensor:
+    """The synthesis input (H, W, N): upsampled and stacked latent grids."""
+    grids = [torch.from_numpy(np.asarray(grid, dtype=np.float32)) for grid in latents]
+    return upsample_and_stack(grids).permute(1, 2, 0)
+
+
+@torch.no_grad()
+def synthesize(features: torch.Tensor, synthesis_layers: list[Layer]) -> np.ndarray:
+    """Float32 image (H, W, 3) in [0, 1] from the synthesis input (H, W, N)."""
+    height, width, n_channels = features.shape
+    flat = features.reshape(height * width, n_channels)
+    pixels = run_synthesis(flat, synthesis_layers).clamp_(0.0, 1.0)
+    return pixels.reshape(height, width, -1).numpy()
+
+
 def reconstruct(latents: list[np.ndarray], synthesis_layers: list[Layer]) -> np.ndarray:
     """Float32 image (H, W, 3) in [0, 1] from integer latent grids."""
-    grids = [torch.from_numpy(np.asarray(grid, dtype=np.float32)) for grid in latents]
-    stacked = upsample_and_stack(grids)
-    n_channels, height, width = stacked.shape
-    features = stacked.reshape(n_channels, height * width).T
-    pixels = run_synthesis(features, synthesis_layers).clamp_(0.0, 1.0)
-    return pixels.reshape(height, width, -1).numpy()
+    return synthesize(synthesis_features(latents), synthesis_layers)

@@ -15,7 +15,7 @@ from coolchic_core.bitstream.header_v1 import (
     write_header,
 )
 from coolchic_core.bitstream.scale_table import scale_table
-from coolchic_core.entropy import LaplaceDecoder
+from coolchic_core.entropy import LaplaceDecoder, encode_laplace
 from coolchic_core.mlp_params import Layer, layer_shapes, layers_from_flat, n_biases, n_weights
 from coolchic_core.mlp_params import q_steps as q_step_table
 
@@ -86,3 +86,10 @@ def decode_mlps(parsed: ParsedV1) -> tuple[list[Layer], list[Layer]]:
         )
         decoded[mlp] = layers_from_flat(shapes, weights, biases)
     return decoded["arm"], decoded["synthesis"]
+
+
+def encode_parameter_segment(integers: np.ndarray, scale_index: int, bound: int) -> bytes:
+    """One MLP parameter set as a range-coded segment (mean 0, the table's scale)."""
+    scale = float(scale_table()[scale_index])
+    count = integers.size
+    return encode_laplace(integers, np.zeros(count), np.full(count, scale), bound)

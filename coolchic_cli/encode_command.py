@@ -1,0 +1,164 @@
+"""`coolchic encode`: the original encoder's arguments, plus --preset, --seed and --threads."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+from coolchic_core.atomic_io import atomic_write_bytes, atomic_write_text
+from coolchic_core.errors import InputError
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip() != "")
+    except ValueError:
+        message = f"expected comma-separated integers, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"layer widths must be positive, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coolchic encode",
+        description="Overfit COOL-CHIC to one image and write a v1 bitstream.",
+    )
+    add = parser.add_argument
+    add("-i", "--input", required=True, help="image to compress (anything Pillow reads)")
+    add("-o", "--output", required=True, help="where to write the bitstream")
+    add("--device", default="cpu", help="cpu or cuda:N (default cpu)")
+    add("--decoded_img_path", help="write the image decoded from the bitstream here (PNG)")
+    add("--model_save_path", help="save the trained model here (torch state_dict, .pt)")
+    add("--enc_results_path", help="write the encoder results file here")
+    add("--lmbda", type=float, default=1e-3, help="rate constraint: J = MSE + lmbda * rate")
+    add("--preset", default="fast", help="training recipe: paper, fast or smoke (default fast)")
+    add("--start_lr", type=float, help="initial learning rate (default: the preset's)")
+    add("--n_itr", type=int, help="maximum iterations of the main phase (default: preset's)")
+    add("--n_trial_warmup", type=int, help="warm-up trials (default: the preset's)")
+    add(
+        "--layers_synthesis",
+        type=_int_list,
+        default=(12, 12),
+        help="hidden layer widths of the synthesis (default 12,12)",
+    )
+    add(
+        "--layers_arm",
+        type=_int_list,
+        default=(12, 12),
+        help="hidden layer widths of the ARM (default 12,12)",
+    )
+    add("--n_ctx_rowcol", type=int, default=2, help="ARM context rows/columns (default 2)")
+    add("--latent_n_grids", type=int, default=7, help="number of latent grids (default 7)")
+    add("--seed", type=int, default=0, help="random seed (default 0)")
+    add("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _check_args(args) -> None:
+    if not args.lmbda > 0:
+        raise InputError(f"--lmbda must be positive, got {args.lmbda}")
+    if not 1 <= args.latent_n_grids <= 12:
+        raise InputError("--latent_n_grids must be between 1 and 12")
+    if not 1 <= args.n_ctx_rowcol <= 8:
+        raise InputError("--n_ctx_rowcol must be between 1 and 8")
+    for name in ("output", "decoded_img_path", "model_save_path", "enc_results_path"):
+        value = getattr(args, name)
+        if value is not None and not Path(value).resolve().parent.is_dir():
+            raise InputError(f"folder of --{name} does not exist: {Path(value).parent}")
+    if args.device != "cpu":
+        _check_device(args.device)
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if not device.startswith("cuda"):
+        raise InputError(f"unknown device {device!r} (cpu or cuda:N)")
+    if not torch.cuda.is_available():
+        raise InputError(f"device {device} requested but no CUDA GPU is available")
+
+
+class _ProgressBar:
+    """A tqdm bar created at the first report (the planned count is known then)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, progress) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=progress.n_iterations, unit="itr", dynamic_ncols=True)
+        self.bar.total = max(progress.n_iterations, progress.iteration)
+        self.bar.n = progress.iteration
+        self.bar.set_postfix_str(
+            f"{progress.phase} loss={progress.loss:.5f} "
+            f"psnr={progress.psnr_db:.2f}dB rate={progress.rate_bpp:.4f}bpp",
+            refresh=False,
+        )
+        self.bar.update(0)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def results_text(metrics: dict) -> str:
+    """The original's results file: a header line of field names, then one line of values."""
+    names = list(metrics)
+    return ",".join(names) + "\n" + ",".join(f"{metrics[n]}" for n in names) + "\n"
+
+
+def _save_model(path: str, fitted) -> None:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in fitted.state_dict.items()}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _check_args(args)
+    from coolchic_core import encode
+    from coolchic_core.image_io import read_image, write_png
+    from coolchic_core.presets import ModelConfig
+
+    image = read_image(args.input)
+    model_config = ModelConfig(
+        latent_n_grids=args.latent_n_grids,
+        layers_synthesis=args.layers_synthesis,
+        layers_arm=args.layers_arm,
+        n_ctx_rowcol=args.n_ctx_rowcol,
+    )
+    bar = None if args.quiet else _ProgressBar()
+    try:
+        result = encode(
+            image,
+            args.lmbda,
+            preset=args.preset,
+            seed=args.seed,
+            device=args.device,
+            threads=args.threads,
+            progress=bar,
+            model_config=model_config,
+            n_itr=args.n_itr,
+            start_lr=args.start_lr,
+            n_trial_warmup=args.n_trial_warmup,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    atomic_write_bytes(args.output, result.bitstream)
+    if args.decoded_img_path:
+        write_png(args.decoded_img_path, result.decoded.rgb8)
+    if args.model_save_path:
+        _save_model(args.model_save_path, result.fit)
+    if args.enc_results_path:
+        atomic_write_text(args.enc_results_path, results_text(result.metrics))
+    print(results_text(result.metrics), end="")
+    return 0

@@ -1,0 +1,168 @@
+"""Encoding an image: train (overfit) the model, quantize its MLPs, write a v1 bitstream,
+then decode those bytes to report what any decoder will get."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from coolchic_core.arm_fixed_point import FixedPointArm
+from coolchic_core.context import all_contexts
+from coolchic_core.decoder import DecodedImage, decode_bitstream
+from coolchic_core.errors import InputError
+from coolchic_core.image_io import image_to_rgb8, read_image, rgb8_to_float
+from coolchic_core.laplace import laplace_bits
+from coolchic_core.metrics import mse, psnr_db, psnr_db_from_mse
+from coolchic_core.mlp_params import Layer
+from coolchic_core.nn_quant import QuantizedMlp, search_q_steps
+from coolchic_core.presets import ModelConfig, get_preset, override
+from coolchic_core.reconstruction import synthesis_features, synthesize
+from coolchic_core.writer import MAX_SYMBOL_BOUND, write_v1
+
+RESULT_FIELDS = (
+    "psnr",
+    "rate_latent_bpp",
+    "rate_mlp_bpp",
+    "rate_all_bpp",
+    "training_time_second",
+    "n_iteration",
+    "decoder_rate_bpp",
+    "decoder_psnr_db",
+)
+
+
+@dataclass
+class EncodeResult:
+    """The bitstream, the metrics of the original's results file, and what was decoded."""
+
+    bitstream: bytes
+    metrics: dict
+    decoded: DecodedImage
+    fit: object = field(repr=False)  # training.FitResult
+    encode_time_s: float = 0.0
+
+
+def load_image(image) -> np.ndarray:
+    """A path, a uint8 (H, W, 3) array or a Pillow image, as uint8 RGB."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(Path(image))
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(
+                f"image array must be uint8 of shape (H, W, 3), got {image.dtype} {image.shape}"
+            )
+        return image
+    try:
+        return image_to_rgb8(image)
+    except AttributeError:
+        raise InputError(f"cannot use an image of type {type(image).__name__}") from None
+
+
+def encode(
+    image,
+    lmbda: float,
+    preset: str = "fast",
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int | None = None,
+    progress=None,
+    model_config: ModelConfig | None = None,
+    **overrides,
+) -> EncodeResult:
+    """Encode `image` at rate-distortion trade-off `lmbda` into a v1 bitstream.
+
+    `overrides` replace fields of the preset's TrainingConfig (n_itr, start_lr,
+    n_trial_warmup, ...); `threads` sets torch's CPU threads for this process.
+    """
+    from coolchic_core.training import fit
+
+    if not lmbda > 0:
+        raise InputError(f"lambda must be positive, got {lmbda}")
+    config = override(get_preset(preset), **overrides)
+    model_config = model_config or ModelConfig()
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
+    original = rgb8_to_float(load_image(image))
+    start = time.perf_counter()
+    fitted = fit(original, lmbda, model_config, config, seed=seed, progress=progress, device=device)
+    bitstream, estimates = quantize_and_write(fitted, original, lmbda, model_config.n_ctx_rowcol)
+    encode_time_s = time.perf_counter() - start
+    decoded = decode_bitstream(bitstream)
+    metrics = {
+        **estimates,
+        "training_time_second": fitted.training_time_s,
+        "n_iteration": fitted.n_iterations,
+        "decoder_rate_bpp": decoded.rate_bpp,
+        "decoder_psnr_db": psnr_db(decoded.image, original),
+    }
+    return EncodeResult(
+        bitstream, {k: metrics[k] for k in RESULT_FIELDS}, decoded, fitted, encode_time_s
+    )
+
+
+def _as_layers(pairs) -> list[Layer]:
+    return [
+        Layer(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in pairs
+    ]
+
+
+def _fits_format(candidate: QuantizedMlp) -> bool:
+    return candidate.max_abs_integer + 2 <= MAX_SYMBOL_BOUND
+
+
+def quantize_and_write(
+    fitted, original: np.ndarray, lmbda: float, n_ctx_rowcol: int
+) -> tuple[bytes, dict]:
+    """Search the MLP q-steps (synthesis, then ARM) and write the bitstream."""
+    latents = [np.asarray(grid, dtype=np.int32) for grid in fitted.latents_int]
+    n_pixels = original.shape[0] * original.shape[1]
+    features = synthesis_features(latents)
+
+    def synthesis_cost(candidate: QuantizedMlp):
+        if not _fits_format(candidate):
+            return np.inf, 0.0
+        return mse(synthesize(features, candidate.layers), original), 0.0
+
+    synthesis, _ = search_q_steps(
+        _as_layers(fitted.synthesis_layers), "synthesis", synthesis_cost, lmbda, n_pixels
+    )
+    distortion = mse(synthesize(features, synthesis.layers), original)
+    latent_rate = _LatentRate(latents, n_ctx_rowcol)
+
+    def arm_cost(candidate: QuantizedMlp):
+        if not _fits_format(candidate):
+            return np.inf, 0.0
+        return distortion, latent_rate.bits(candidate.layers)
+
+    arm, _ = search_q_steps(_as_layers(fitted.arm_layers), "arm", arm_cost, lmbda, n_pixels)
+    bitstream = write_v1(latents, arm, synthesis, n_ctx_rowcol)
+    latent_bits = latent_rate.bits(arm.layers)
+    mlp_bits = arm.rate_bits + synthesis.rate_bits
+    estimates = {
+        "psnr": psnr_db_from_mse(distortion),
+        "rate_latent_bpp": latent_bits / n_pixels,
+        "rate_mlp_bpp": mlp_bits / n_pixels,
+        "rate_all_bpp": (latent_bits + mlp_bits) / n_pixels,
+    }
+    return bitstream, estimates
+
+
+class _LatentRate:
+    """Rate of fixed latents under candidate ARMs: contexts gathered once."""
+
+    def __init__(self, latents: list[np.ndarray], n_ctx_rowcol: int):
+        self.max_abs = max(int(np.max(np.abs(grid), initial=0)) for grid in latents) + 2
+        self.contexts = np.concatenate(
+            [all_contexts(g.astype(np.float64), n_ctx_rowcol) for g in latents]
+        )
+        self.symbols = np.concatenate([g.ravel() for g in latents]).astype(np.float64)
+
+    def bits(self, layers: list[Layer]) -> float:
+        arm = FixedPointArm(layers, max_abs_input=self.max_abs)
+        means, scales = arm.mean_and_scale(self.contexts)
+        return float(np.sum(laplace_bits(self.symbols, means, scales)))

@@ -1,0 +1,83 @@
+"""Writing a v1 bitstream from quantized MLPs and integer latents."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from coolchic_core.arm_fixed_point import FixedPointArm
+from coolchic_core.bitstream import v1
+from coolchic_core.bitstream.header_v1 import HeaderV1
+from coolchic_core.errors import InputError
+from coolchic_core.latent_coding import encode_grid
+from coolchic_core.nn_quant import QuantizedMlp
+
+MAX_SYMBOL_BOUND = 65535
+
+
+def symbol_bound(max_abs_integer: int) -> int:
+    """A = ceil(max |integer| + 2) (format spec, section 9)."""
+    bound = int(math.ceil(max_abs_integer + 2))
+    if bound > MAX_SYMBOL_BOUND:
+        raise InputError(
+            f"a quantized value of magnitude {max_abs_integer} does not fit the "
+            "v1 format (at most 65533)"
+        )
+    return bound
+
+
+def write_v1(
+    latents: list[np.ndarray], arm: QuantizedMlp, synthesis: QuantizedMlp, n_ctx_rowcol: int
+) -> bytes:
+    """The complete v1 bitstream."""
+    bound_nn = symbol_bound(max(arm.max_abs_integer, synthesis.max_abs_integer))
+    bound_latent = symbol_bound(max(int(np.max(np.abs(grid), initial=0)) for grid in latents))
+    fixed_point_arm = FixedPointArm(arm.layers, max_abs_input=bound_latent)
+    latent_segments = [
+        encode_grid(grid, fixed_point_arm, n_ctx_rowcol, bound_latent) for grid in latents
+    ]
+    nn_segments = {}
+    for name, mlp in (("arm", arm), ("synthesis", synthesis)):
+        for kind, params in (("weight", mlp.weights), ("bias", mlp.biases)):
+            nn_segments[(name, kind)] = v1.encode_parameter_segment(
+                params.integers, params.scale_index, bound_nn
+            )
+    header = _header(
+        latents, arm, synthesis, n_ctx_rowcol, bound_nn, bound_latent, nn_segments, latent_segments
+    )
+    return v1.assemble(header, nn_segments, latent_segments)
+
+
+def _hidden(mlp: QuantizedMlp) -> tuple[int, int]:
+    hidden = [layer.weight.shape[0] for layer in mlp.layers[:-1]]
+    if len(set(hidden)) > 1:
+        raise InputError("v1 needs all hidden layers of an MLP to have the same width")
+    return len(hidden), (hidden[0] if hidden else 0)
+
+
+def _header(
+    latents, arm, synthesis, n_ctx_rowcol, bound_nn, bound_latent, nn_segments, latent_segments
+) -> HeaderV1:
+    arm_layers, arm_width = _hidden(arm)
+    synthesis_layers, synthesis_width = _hidden(synthesis)
+    height, width = latents[0].shape
+    fields = {}
+    for name, mlp in (("arm", arm), ("synthesis", synthesis)):
+        for kind, params in (("weight", mlp.weights), ("bias", mlp.biases)):
+            fields[f"q_step_index_{name}_{kind}"] = params.q_step_index
+            fields[f"scale_index_{name}_{kind}"] = params.scale_index
+            fields[f"n_bytes_{name}_{kind}"] = len(nn_segments[(name, kind)])
+    return HeaderV1(
+        height=height,
+        width=width,
+        n_ctx_rowcol=n_ctx_rowcol,
+        arm_n_hidden_layers=arm_layers,
+        arm_hidden_width=arm_width,
+        synthesis_n_hidden_layers=synthesis_layers,
+        synthesis_hidden_width=synthesis_width,
+        ac_max_val_nn=bound_nn,
+        ac_max_val_latent=bound_latent,
+        n_bytes_per_latent=tuple(len(s) for s in latent_segments),
+        **fields,
+    )
