@@ -16,6 +16,10 @@ from reports.errors import ReportError
 
 logger = logging.getLogger(__name__)
 
+# Below this share of our curve's PSNR span, a BD value describes only part of the curve
+# (the `bjontegaard` package warns below the same 75 %).
+MIN_COVERAGE = 0.75
+
 RESULT_COLUMNS = [
     "bd_rate_pct",
     "bd_psnr_db",
@@ -94,7 +98,17 @@ def _compare(anchor_rate, anchor_psnr, curve: RDCurve, method: str, what: str) -
         logger.warning("no BD values against %s: %s", what, exc)
         nans = dict.fromkeys(RESULT_COLUMNS[:6], math.nan)
         return {**nans, **base, "note": str(exc)}
-    return {**asdict(result), "note": ""}
+    note = _coverage_note(result.psnr_max_db - result.psnr_min_db, curve)
+    return {**asdict(result), "note": note}
+
+
+def _coverage_note(overlap_db: float, curve: RDCurve) -> str:
+    """A warning when the anchor covers less than MIN_COVERAGE of this curve's PSNR span."""
+    span_db = float(np.ptp(curve.psnr_db))
+    coverage = overlap_db / span_db if span_db > 0 else 1.0
+    if coverage >= MIN_COVERAGE:
+        return ""
+    return f"PSNR overlap covers {100 * coverage:.0f} % of this curve's range"
 
 
 def _points(rate_bpp: np.ndarray, psnr_db: np.ndarray) -> pd.DataFrame:

@@ -166,3 +166,12 @@ def test_list_anchors(capsys):
     assert report_main(["--list-anchors"]) == 0
     out = capsys.readouterr().out
     assert "bmshj2018-hyperprior" in out and "coolchic-v5" in out
+
+
+def test_partial_overlap_is_noted(reference_dir, tmp_path):
+    args = ["--results", str(reference_dir), "--out", str(tmp_path)]
+    assert report_main([*args, "--anchors", "hm,cheng2020-anchor"]) == 0
+    bd = _read_bd(tmp_path).set_index("anchor")
+    assert pd.isna(bd.loc["hm", "note"])
+    # cheng2020-anchor spans 28.58-36.70 dB, the seed 25.77-40.84 dB: 54 % of it.
+    assert bd.loc["cheng2020-anchor", "note"] == "PSNR overlap covers 54 % of this curve's range"
