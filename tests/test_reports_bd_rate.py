@@ -74,8 +74,8 @@ def test_agrees_with_bjontegaard_package_on_every_anchor(results, method):
         if math.isnan(expected_rate) or math.isnan(expected_psnr):
             continue  # the package's way of saying "no overlap"
         result = compare_curves(*ref, *test, method=method)
-        assert result.bd_rate_pct == pytest.approx(expected_rate, abs=0.1), anchor_id
-        assert result.bd_psnr_db == pytest.approx(expected_psnr, abs=0.01), anchor_id
+        assert result.bd_rate_pct == pytest.approx(expected_rate, abs=1e-6), anchor_id
+        assert result.bd_psnr_db == pytest.approx(expected_psnr, abs=1e-6), anchor_id
         compared += 1
     assert compared >= 15
 
