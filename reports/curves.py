@@ -8,6 +8,7 @@ PSNR over the images, as in the original's average_results.tsv.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,11 @@ RAW_RESULTS_NAME = "raw_results.tsv"
 POINT_KEYS = ("lmbda", "quality")
 COLUMN_ALIASES = {"seq": "seq_name", "lambda": "lmbda"}
 VALUE_COLUMNS = ("rate_bpp", "psnr_db")
+# Columns that must hold one value: averaging two codecs or presets together means nothing.
+SINGLE_VALUED = ("codec", "preset")
 AVERAGE_DECIMALS = 4
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,11 @@ def check_results_table(table: pd.DataFrame) -> pd.DataFrame:
         raise ReportError(f"missing column(s) {', '.join(missing)}; have {have}")
     if table.empty:
         raise ReportError("no result rows")
+    for column in SINGLE_VALUED:
+        values = table[column].dropna().unique() if column in table else []
+        if len(values) > 1:
+            listed = ", ".join(map(str, values[:5]))
+            raise ReportError(f"results mix several {column}s ({listed}); report them one by one")
     table = table.copy()
     for column in (key, *VALUE_COLUMNS):
         table[column] = _numeric_column(table, column)
@@ -144,6 +154,14 @@ def curve_from_table(raw: pd.DataFrame, label: str) -> RDCurve:
     raw = check_results_table(raw)
     key = point_key(raw)
     points = average_results(raw).sort_values("rate_bpp").reset_index(drop=True)
+    if points["n_images"].nunique() > 1:
+        logger.warning(
+            "%s: the points average different numbers of images (%d to %d); "
+            "some results are missing",
+            label,
+            points["n_images"].min(),
+            points["n_images"].max(),
+        )
     per_image = None
     if "seq_name" in raw:
         per_image = raw[["seq_name", key, *VALUE_COLUMNS]].reset_index(drop=True)

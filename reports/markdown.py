@@ -39,7 +39,10 @@ def report_markdown(
 
 
 def _intro(curve: RDCurve, method: str) -> str:
-    images = curve.points["n_images"].max() if "n_images" in curve.points else "?"
+    counts = curve.points["n_images"] if "n_images" in curve.points else pd.Series([0])
+    images = str(counts.max())
+    if counts.nunique() > 1:
+        images = f"{counts.min()} to {counts.max()} (some results are missing)"
     return (
         f"Curve: mean rate and mean PSNR over {images} image(s) at each of the "
         f"{len(curve.points)} operating points. BD-rate: {METHOD_TEXT[method]}; "

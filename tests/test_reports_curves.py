@@ -112,3 +112,23 @@ def test_missing_results_raise(tmp_path):
         load_results(tmp_path)
     with pytest.raises(ReportError, match="results file not found"):
         read_raw_results(tmp_path / "nope.tsv")
+
+
+def test_mixed_codecs_are_refused(tmp_path):
+    _write(
+        tmp_path / "raw_results.tsv",
+        "seq_name\tcodec\tquality\trate_bpp\tpsnr_db\nx\tjpeg\t50\t0.5\t33.0\nx\twebp\t50\t0.4\t33.0\n",
+    )
+    with pytest.raises(ReportError, match="mix several codecs \\(jpeg, webp\\)"):
+        load_results(tmp_path)
+
+
+def test_missing_results_are_visible(tmp_path, caplog):
+    _write(
+        tmp_path / "raw_results.tsv",
+        "seq_name\tlmbda\trate_bpp\tpsnr_db\na\t0.001\t0.5\t33.0\nb\t0.001\t0.7\t34.0\n"
+        "a\t0.004\t0.2\t29.0\n",
+    )
+    curve = load_results(tmp_path)
+    assert curve.points["n_images"].tolist() == [1, 2]
+    assert "different numbers of images (1 to 2)" in caplog.text
