@@ -9,6 +9,7 @@ straight from it).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,6 @@ from coolchic_core.context import (
     coding_order,
     context_offsets,
     decoding_steps,
-    padded_flat_positions,
     padded_shape,
 )
 from coolchic_core.entropy import LaplaceDecoder
@@ -41,21 +41,35 @@ class _Schedule:
     buffer_size: int
 
 
+@functools.lru_cache(maxsize=2)
+def _cached_schedule(shapes: tuple[tuple[int, int], ...], n_ctx_rowcol: int) -> _Schedule:
+    """Images of one size (a dataset) share their schedule; its arrays are read-only."""
+    schedule = _build_schedule(list(shapes), n_ctx_rowcol)
+    for array in (schedule.positions, schedule.context_index, schedule.step_bounds):
+        array.setflags(write=False)
+    return schedule
+
+
 def _build_schedule(shapes: list[tuple[int, int]], n_ctx_rowcol: int) -> _Schedule:
-    positions, steps, grids, offsets, grid_slices, base = [], [], [], [], [], 0
+    # Every grid is stored with the padded width of the largest one, so that one set of
+    # context offsets serves all grids.
+    padded_width = padded_shape(*shapes[0], n_ctx_rowcol)[1]
+    offsets = context_offsets(n_ctx_rowcol, padded_width)
+    positions, steps, grids, grid_slices, base = [], [], [], [], 0
     for grid, (height, width) in enumerate(shapes):
-        padded = padded_shape(height, width, n_ctx_rowcol)
+        padded = (height + n_ctx_rowcol, padded_width)
         order = coding_order(height, width, n_ctx_rowcol)
-        positions.append(base + padded_flat_positions(height, width, n_ctx_rowcol)[order])
+        rows, cols = np.divmod(order, width)
+        positions.append(base + (rows + n_ctx_rowcol) * padded_width + cols + n_ctx_rowcol)
         steps.append(decoding_steps(height, width, n_ctx_rowcol)[order])
         grids.append(np.full(order.size, grid, dtype=np.int64))
-        offsets.append(context_offsets(n_ctx_rowcol, padded[1]))
         grid_slices.append((base, padded))
         base += padded[0] * padded[1]
     step, grid, position = (np.concatenate(x) for x in (steps, grids, positions))
-    order = np.lexsort((grid, step))  # stable: keeps each grid's row order within a step
+    # Each grid is already in step order: a stable sort on (step, grid) merges the runs.
+    order = np.argsort(step * len(shapes) + grid, kind="stable")
     step, grid, position = step[order], grid[order], position[order]
-    context_index = position[:, None] + np.stack(offsets)[grid]
+    context_index = (position[:, None] + offsets[None, :]).astype(np.int32)
     return _Schedule(position, context_index, *_step_runs(step, grid), grid_slices, base)
 
 
@@ -80,7 +94,7 @@ def decode_latents(
     bound: int,
 ) -> list[np.ndarray]:
     """Decode every grid's stream; returns int32 grids of the given shapes."""
-    schedule = _build_schedule(shapes, n_ctx_rowcol)
+    schedule = _cached_schedule(tuple(shapes), n_ctx_rowcol)
     decoders = [LaplaceDecoder(segment, bound) for segment in segments]
     buffer = np.zeros(schedule.buffer_size, dtype=np.float64)
     bounds, runs = schedule.step_bounds, schedule.runs
