@@ -1,0 +1,91 @@
+"""The whole v1 model: latents -> (upsampling, synthesis) and (ARM, rate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from coolchic_core.model.arm import causal_context
+from coolchic_core.model.latents import LatentGrids
+from coolchic_core.model.mlp import Mlp
+from coolchic_core.model.quantizer import quantize
+from coolchic_core.model.rate import laplace_rate_bits
+from coolchic_core.model.upsampling import upsample_cascade
+from coolchic_core.presets import ModelConfig
+
+
+@dataclass
+class ForwardOutput:
+    """What one forward pass gives: distortion, rate in bits, and the image if asked."""
+
+    mse: torch.Tensor
+    rate_bits: torch.Tensor
+    x_hat: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """The quantization proxy of a forward pass (see `quantizer.quantize`)."""
+
+    mode: str = "round"
+    temperature: float = 0.3
+    noise_parameter: float = 1.0
+
+
+class CoolChic(nn.Module):
+    """Latent grids, synthesis MLP (N -> 3) and ARM MLP (2n(n+1) -> 2) of one image."""
+
+    def __init__(
+        self, height: int, width: int, config: ModelConfig, generator: torch.Generator
+    ) -> None:
+        super().__init__()
+        self.height, self.width, self.config = height, width, config
+        self.latents = LatentGrids(height, width, config.latent_n_grids)
+        self.synthesis = Mlp(config.latent_n_grids, config.layers_synthesis, 3, generator)
+        self.arm = Mlp(config.n_ctx, config.layers_arm, 2, generator)
+        self.kernels = None
+
+    def quantized_latents(
+        self, proxy: Proxy, generator: torch.Generator | None
+    ) -> list[torch.Tensor]:
+        """The latents y_i = Q(grid_i * 2^g_i) under the proxy."""
+        return [
+            quantize(y, proxy.mode, generator, proxy.temperature, proxy.noise_parameter)
+            for y in self.latents.scaled()
+        ]
+
+    def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """Total rate in bits of the latents under the (float) ARM."""
+        if self.kernels is not None:
+            return self.kernels.arm_rate(latents, self.arm, self.config.n_ctx_rowcol)
+        n = self.config.n_ctx_rowcol
+        context = torch.cat([causal_context(y, n) for y in latents], dim=1)
+        values = torch.cat([y.reshape(-1) for y in latents])
+        mu, log_scale = self.arm(context)
+        return laplace_rate_bits(values, mu, log_scale).sum()
+
+    def synthesize(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """The decoded image, unclamped, channels first: shape (3, H * W)."""
+        features = upsample_cascade(latents).reshape(len(latents), -1)
+        return self.synthesis(features)
+
+    def forward(
+        self,
+        target: torch.Tensor,
+        proxy: Proxy,
+        generator: torch.Generator | None = None,
+        want_image: bool = False,
+    ) -> ForwardOutput:
+        """MSE against `target` (3, H * W) and rate; clamps the image when rounding."""
+        latents = self.quantized_latents(proxy, generator)
+        rate = self.rate_bits(latents)
+        if self.kernels is not None and not want_image and proxy.mode != "round":
+            features = upsample_cascade(latents).reshape(len(latents), -1)
+            return ForwardOutput(self.kernels.synthesis_mse(features, target, self.synthesis), rate)
+        x_hat = self.synthesize(latents)
+        if proxy.mode == "round":
+            x_hat = torch.clamp(x_hat, 0.0, 1.0)
+        mse = torch.mean((x_hat - target) ** 2)
+        return ForwardOutput(mse, rate, x_hat if want_image else None)

@@ -1,0 +1,298 @@
+"""Overfitting one image: `fit(image, lmbda, model_config, training_config)`.
+
+The loss is J = MSE + lambda * R / (H * W), R the rate of the latents in
+bits under the ARM. The schedule follows the TrainingConfig (see presets):
+warm-up trials, a main phase (v1 plateau schedule or cosine decay) and an
+optional final straight-through phase. The model kept is the one with the
+lowest loss evaluated with true rounding. Progress goes to a callback;
+nothing is printed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from coolchic_core.errors import InputError
+from coolchic_core.metrics import psnr_db_from_mse
+from coolchic_core.model.coolchic import CoolChic, Proxy
+from coolchic_core.presets import ModelConfig, TrainingConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingProgress:
+    """One training iteration, as reported to the progress callback."""
+
+    iteration: int
+    n_iterations: int
+    phase: str
+    loss: float
+    psnr_db: float
+    rate_bpp: float
+    learning_rate: float
+
+
+@dataclass
+class FitResult:
+    """The trained model: sent latents, float MLPs, estimates and a state_dict."""
+
+    latents_int: list[np.ndarray]
+    synthesis_layers: list[tuple[np.ndarray, np.ndarray]]
+    arm_layers: list[tuple[np.ndarray, np.ndarray]]
+    n_iterations: int
+    training_time_s: float
+    est_rate_latent_bpp: float
+    est_psnr_db: float
+    est_loss: float
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
+    impl: str = "torch"
+
+
+@dataclass
+class _Evaluation:
+    loss: float
+    mse: float
+    rate_bits: float
+
+
+class _Session:
+    """State shared by the phases of one fit: image, lambda, generator, counters."""
+
+    def __init__(self, target, lmbda, model_config, training_config, generator, progress):
+        self.target = target
+        self.lmbda = lmbda
+        self.model_config = model_config
+        self.cfg = training_config
+        self.generator = generator
+        self.progress = progress
+        self.n_pixels = target.shape[1]
+        self.iteration = 0
+        self.kernels = None
+
+    def new_model(self, height: int, width: int) -> CoolChic:
+        model = CoolChic(height, width, self.model_config, self.generator)
+        model.kernels = self.kernels
+        return model
+
+    def loss_of(self, mse: torch.Tensor, rate_bits: torch.Tensor) -> torch.Tensor:
+        return mse + self.lmbda * rate_bits / self.n_pixels
+
+    @torch.no_grad()
+    def evaluate(self, model: CoolChic) -> _Evaluation:
+        out = model(self.target, Proxy("round"))
+        loss = self.loss_of(out.mse, out.rate_bits)
+        return _Evaluation(float(loss), float(out.mse), float(out.rate_bits))
+
+    def step(self, model, optimizer, proxy: Proxy, lr: float, phase: str) -> None:
+        """One iteration: forward with the proxy, backward, clip, Adam step."""
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        out = model(self.target, proxy, self.generator)
+        loss = self.loss_of(out.mse, out.rate_bits)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.grad_clip_norm)
+        optimizer.step()
+        self.iteration += 1
+        if self.progress is not None:
+            self.progress(
+                TrainingProgress(
+                    iteration=self.iteration,
+                    n_iterations=self.cfg.n_itr_planned,
+                    phase=phase,
+                    loss=float(loss.detach()),
+                    psnr_db=psnr_db_from_mse(float(out.mse)),
+                    rate_bpp=float(out.rate_bits) / self.n_pixels,
+                    learning_rate=lr,
+                )
+            )
+
+
+class _Best:
+    """The best model seen so far, by loss evaluated with rounding."""
+
+    def __init__(self, model: CoolChic, evaluation: _Evaluation) -> None:
+        self.evaluation = evaluation
+        self.state = copy.deepcopy(model.state_dict())
+
+    def offer(self, model: CoolChic, evaluation: _Evaluation) -> bool:
+        if evaluation.loss < self.evaluation.loss:
+            self.evaluation = evaluation
+            self.state = copy.deepcopy(model.state_dict())
+            return True
+        return False
+
+    def restore(self, model: CoolChic) -> None:
+        model.load_state_dict(self.state)
+
+
+def _interpolate(bounds: tuple[float, float], fraction: float) -> float:
+    return bounds[0] + (bounds[1] - bounds[0]) * min(max(fraction, 0.0), 1.0)
+
+
+def _cosine(start: float, end: float, fraction: float) -> float:
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
+
+
+def _main_proxy(cfg: TrainingConfig, fraction: float, lr: float) -> Proxy:
+    """Proxy of the main phase at `fraction` of it, with learning rate `lr`."""
+    if cfg.quantizer == "noise_ste":
+        return Proxy("ste") if lr < cfg.ste_below_lr else Proxy("noise")
+    return Proxy(
+        "softround",
+        temperature=_interpolate(cfg.softround_temperature, fraction),
+        noise_parameter=_interpolate(cfg.noise_parameter, fraction),
+    )
+
+
+def _adam(model: CoolChic, lr: float) -> torch.optim.Adam:
+    return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def _warmup(session: _Session, height: int, width: int) -> CoolChic:
+    """Train `n_trial_warmup` fresh models briefly; return the best (v1 recipe)."""
+    cfg = session.cfg
+    best_model, best_loss = None, math.inf
+    for trial in range(max(cfg.n_trial_warmup, 1)):
+        model = session.new_model(height, width)
+        if cfg.n_trial_warmup == 0:
+            return model
+        optimizer = _adam(model, cfg.start_lr)
+        proxy = _main_proxy(cfg, 0.0, cfg.start_lr)
+        for _ in range(cfg.n_itr_warmup):
+            session.step(model, optimizer, proxy, cfg.start_lr, "warmup")
+        loss = session.evaluate(model).loss
+        logger.debug("warm-up trial %d: loss %.6g", trial, loss)
+        if loss < best_loss:
+            best_model, best_loss = model, loss
+    return best_model
+
+
+def _main_plateau(session: _Session, model: CoolChic, best: _Best) -> None:
+    """COOL-CHIC v1: ReduceLROnPlateau on the evaluated loss, back to the best on each cut."""
+    cfg = session.cfg
+    lr, n_bad = cfg.start_lr, 0
+    optimizer = _adam(model, lr)
+    for index in range(cfg.n_itr):
+        session.step(model, optimizer, _main_proxy(cfg, 0.0, lr), lr, "main")
+        if (index + 1) % cfg.eval_every:
+            continue
+        evaluation = session.evaluate(model)
+        # ReduceLROnPlateau's default relative threshold (1e-4) decides "better".
+        if evaluation.loss < best.evaluation.loss * (1.0 - 1e-4):
+            n_bad = 0
+        else:
+            n_bad += 1
+        best.offer(model, evaluation)
+        if n_bad > cfg.plateau_patience:
+            lr, n_bad = lr * cfg.plateau_factor, 0
+            best.restore(model)
+            logger.debug("iteration %d: learning rate cut to %.3g", session.iteration, lr)
+        if lr < cfg.stop_below_lr:
+            break
+
+
+def _main_cosine(session: _Session, model: CoolChic, best: _Best) -> None:
+    """Cosine decay from start_lr to end_lr over n_itr iterations (C3, Cool-chic 3)."""
+    cfg = session.cfg
+    optimizer = _adam(model, cfg.start_lr)
+    for index in range(cfg.n_itr):
+        fraction = index / max(cfg.n_itr, 1)
+        lr = _cosine(cfg.start_lr, cfg.end_lr, fraction)
+        session.step(model, optimizer, _main_proxy(cfg, fraction, lr), lr, "main")
+        if (index + 1) % cfg.eval_every == 0 or index + 1 == cfg.n_itr:
+            best.offer(model, session.evaluate(model))
+
+
+def _final_ste(session: _Session, model: CoolChic, best: _Best) -> None:
+    """Straight-through rounding at a small, cosine-decayed learning rate (C3's second stage)."""
+    cfg = session.cfg
+    if cfg.n_itr_final_ste == 0:
+        return
+    best.restore(model)
+    optimizer = _adam(model, cfg.final_ste_lr)
+    for index in range(cfg.n_itr_final_ste):
+        lr = _cosine(cfg.final_ste_lr, 0.0, index / cfg.n_itr_final_ste)
+        session.step(model, optimizer, Proxy("ste"), lr, "ste")
+        if (index + 1) % cfg.eval_every == 0 or index + 1 == cfg.n_itr_final_ste:
+            best.offer(model, session.evaluate(model))
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise InputError(f"image must have shape (H, W, 3), got {array.shape}")
+    array = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)) or array.min() < 0.0 or array.max() > 1.0:
+        raise InputError("image samples must be finite floats in [0, 1]")
+    return array
+
+
+def _select_kernels(cfg: TrainingConfig, model_config: ModelConfig):
+    """The fused kernels of `coolchic_core.model.fused` if wanted and available."""
+    if cfg.impl == "torch":
+        return None
+    from coolchic_core.model import fused
+
+    kernels = fused.load(model_config, required=cfg.impl == "cpp")
+    if kernels is None:
+        logger.info("fused kernels unavailable, using the PyTorch implementation")
+    return kernels
+
+
+def fit(
+    image: np.ndarray,
+    lmbda: float,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    seed: int = 0,
+    progress: Callable[[TrainingProgress], None] | None = None,
+    device: str = "cpu",
+) -> FitResult:
+    """Overfit a COOL-CHIC v1 model to `image` (H, W, 3) floats in [0, 1] at rate weight `lmbda`."""
+    if device != "cpu":
+        raise InputError(f"device {device!r} is not supported by this build (cpu only)")
+    if not (lmbda >= 0.0 and math.isfinite(lmbda)):
+        raise InputError(f"lmbda must be a finite number >= 0, got {lmbda}")
+    array = _check_image(image)
+    height, width, _ = array.shape
+    start = time.perf_counter()
+    target = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).reshape(3, -1)
+    generator = torch.Generator().manual_seed(int(seed))
+    session = _Session(target, lmbda, model_config, training_config, generator, progress)
+    session.kernels = _select_kernels(training_config, model_config)
+    model = _warmup(session, height, width)
+    best = _Best(model, session.evaluate(model))
+    if training_config.schedule == "plateau":
+        _main_plateau(session, model, best)
+    else:
+        _main_cosine(session, model, best)
+    _final_ste(session, model, best)
+    best.restore(model)
+    return _result(session, model, time.perf_counter() - start)
+
+
+def _result(session: _Session, model: CoolChic, elapsed_s: float) -> FitResult:
+    model.kernels = None
+    evaluation = session.evaluate(model)
+    return FitResult(
+        latents_int=[y.numpy() for y in model.latents.integers()],
+        synthesis_layers=model.synthesis.layers_numpy(),
+        arm_layers=model.arm.layers_numpy(),
+        n_iterations=session.iteration,
+        training_time_s=elapsed_s,
+        est_rate_latent_bpp=evaluation.rate_bits / session.n_pixels,
+        est_psnr_db=psnr_db_from_mse(evaluation.mse),
+        est_loss=evaluation.loss,
+        state_dict={k: v.detach().clone().cpu() for k, v in model.state_dict().items()},
+        impl="torch" if session.kernels is None else "cpp",
+    )
