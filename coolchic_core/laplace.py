@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-MIN_PROBABILITY = 2.0**-16
+# The range coder gives every symbol of the alphabet at least one unit of its 24-bit
+# probability precision (constriction's leaky quantization): no symbol costs more than 24 bits.
+# (Training uses the original's floor of 2^-16 in its loss; this is the coder's.)
+MIN_PROBABILITY = 2.0**-24
 
 
 def laplace_bits(symbols: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """-log2 P(y) with P(y) = CDF(y + 1/2) - CDF(y - 1/2), floored at 2^-16."""
+    """-log2 P(y) with P(y) = CDF(y + 1/2) - CDF(y - 1/2), floored as the range coder does."""
     distance = np.abs(np.asarray(symbols, dtype=np.float64) - means)
     scales = np.maximum(np.asarray(scales, dtype=np.float64), 1e-300)
     with np.errstate(over="ignore", under="ignore"):

@@ -1,0 +1,160 @@
+"""The encoder end to end (smoke preset, small images): bytes, metrics, CLI, inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from coolchic_cli import main
+from coolchic_core import InputError, decode_bitstream, encode
+from coolchic_core.image_io import read_image, rgb8_to_float
+from coolchic_core.metrics import psnr_db
+
+
+@pytest.fixture(scope="module")
+def crop(kodak_dir) -> np.ndarray:
+    return read_image(kodak_dir / "kodim23.png")[200:328, 300:428]
+
+
+@pytest.fixture(scope="module")
+def encoded(crop):
+    return encode(crop, 0.004, preset="smoke", seed=0)
+
+
+def test_decoder_gets_what_the_encoder_reports(crop, encoded):
+    decoded = decode_bitstream(encoded.bitstream)
+    metrics = encoded.metrics
+    original = rgb8_to_float(crop)
+    assert psnr_db(decoded.image, original) == pytest.approx(metrics["psnr"], abs=0.05)
+    assert metrics["decoder_psnr_db"] == pytest.approx(metrics["psnr"], abs=0.05)
+    assert metrics["decoder_rate_bpp"] == pytest.approx(decoded.rate_bpp)
+    header_bpp = 8 * decoded.header.n_bytes_header / original.shape[0] / original.shape[1]
+    estimate = metrics["rate_all_bpp"] + header_bpp
+    assert estimate == pytest.approx(metrics["decoder_rate_bpp"], rel=0.03)
+    assert metrics["rate_all_bpp"] == pytest.approx(
+        metrics["rate_latent_bpp"] + metrics["rate_mlp_bpp"]
+    )
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(crop, encoded):
+    assert encode(crop, 0.004, preset="smoke", seed=0).bitstream == encoded.bitstream
+    assert encode(crop, 0.004, preset="smoke", seed=1).bitstream != encoded.bitstream
+
+
+def test_higher_lambda_gives_lower_rate(crop, encoded):
+    cheap = encode(crop, 0.05, preset="smoke", seed=0)
+    assert cheap.metrics["decoder_rate_bpp"] < encoded.metrics["decoder_rate_bpp"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 1), (1, 40), (70, 3), (33, 65)])
+def test_unusual_sizes_round_trip(shape):
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+    result = encode(image, 0.001, preset="smoke", n_itr=4, n_trial_warmup=1)
+    decoded = decode_bitstream(result.bitstream)
+    assert decoded.image.shape == (*shape, 3)
+    assert result.metrics["decoder_psnr_db"] == pytest.approx(result.metrics["psnr"], abs=1e-6)
+
+
+def test_other_architecture_round_trips(crop):
+    from coolchic_core.presets import ModelConfig
+
+    config = ModelConfig(latent_n_grids=4, layers_synthesis=(8,), layers_arm=(6, 6), n_ctx_rowcol=1)
+    result = encode(crop[:40, :56], 0.002, preset="smoke", model_config=config)
+    decoded = decode_bitstream(result.bitstream)
+    assert decoded.header.latent_n_grids == 4 and decoded.header.layers_arm == (6, 6)
+    assert result.metrics["decoder_psnr_db"] == pytest.approx(result.metrics["psnr"], abs=1e-6)
+
+
+def test_bad_arguments_raise_input_error(crop):
+    with pytest.raises(InputError):
+        encode(crop, 0.0, preset="smoke")
+    with pytest.raises(InputError):
+        encode(crop, 0.01, preset="no-such-preset")
+    with pytest.raises(InputError):
+        encode(np.zeros((4, 4), dtype=np.uint8), 0.01, preset="smoke")
+
+
+def test_cli_encode_writes_everything(tmp_path, crop, capsys):
+    source = tmp_path / "odd.png"
+    Image.fromarray(crop[:45, :77]).save(source)
+    paths = {name: tmp_path / name for name in ("out.bin", "dec.png", "model.pt", "res.txt")}
+    status = main(
+        [
+            "encode",
+            "-i",
+            str(source),
+            "-o",
+            str(paths["out.bin"]),
+            "--lmbda",
+            "0.002",
+            "--preset",
+            "smoke",
+            "--quiet",
+            "--decoded_img_path",
+            str(paths["dec.png"]),
+            "--model_save_path",
+            str(paths["model.pt"]),
+            "--enc_results_path",
+            str(paths["res.txt"]),
+            "--threads",
+            "1",
+        ]
+    )
+    assert status == 0
+    header, values = paths["res.txt"].read_text().splitlines()
+    assert header == (
+        "psnr,rate_latent_bpp,rate_mlp_bpp,rate_all_bpp,training_time_second,"
+        "n_iteration,decoder_rate_bpp,decoder_psnr_db"
+    )
+    fields = dict(zip(header.split(","), map(float, values.split(",")), strict=True))
+    decoded = decode_bitstream(paths["out.bin"])
+    assert fields["decoder_rate_bpp"] == pytest.approx(decoded.rate_bpp)
+    assert fields["decoder_psnr_db"] == pytest.approx(
+        psnr_db(decoded.image, rgb8_to_float(crop[:45, :77])), abs=1e-4
+    )
+    assert np.array_equal(read_image(paths["dec.png"]), decoded.rgb8)
+    assert main(["decode", "-i", str(paths["out.bin"]), "-o", str(tmp_path / "d2.png")]) == 0
+    assert np.array_equal(read_image(tmp_path / "d2.png"), decoded.rgb8)
+    state = torch.load(paths["model.pt"], weights_only=True)
+    assert state and all(isinstance(v, torch.Tensor) for v in state.values())
+    assert "psnr" in capsys.readouterr().out
+
+
+def _cli_error(tmp_path, capsys, args) -> str:
+    output = tmp_path / "never.bin"
+    status = main(["encode", "-o", str(output), "--preset", "smoke", "--quiet", *args])
+    err = capsys.readouterr().err
+    assert status == 2 and not output.exists()
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_cli_refuses_bad_input(tmp_path, capsys):
+    assert "no such image" in _cli_error(tmp_path, capsys, ["-i", str(tmp_path / "none.png")])
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    assert "cannot read" in _cli_error(tmp_path, capsys, ["-i", str(tmp_path / "junk.png")])
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "alpha.png")
+    assert "transparent" in _cli_error(tmp_path, capsys, ["-i", str(tmp_path / "alpha.png")])
+    Image.fromarray(rgba[:, :, :3]).save(tmp_path / "ok.png")
+    assert "lmbda" in _cli_error(
+        tmp_path, capsys, ["-i", str(tmp_path / "ok.png"), "--lmbda", "-1"]
+    )
+    assert "preset" in _cli_error(
+        tmp_path, capsys, ["-i", str(tmp_path / "ok.png"), "--preset", "nope"]
+    )
+
+
+def test_image_modes_follow_the_documented_rules(tmp_path):
+    gray16 = np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    rgb = read_image(tmp_path / "g16.png")
+    assert rgb.shape == (8, 8, 3) and rgb[0, 1, 0] == round(1000 / 257)
+    Image.fromarray(np.full((4, 4), 7, dtype=np.uint8)).convert("P").save(tmp_path / "p.png")
+    assert (read_image(tmp_path / "p.png") == 7).all()
+    opaque = np.full((4, 4, 4), 255, dtype=np.uint8)
+    Image.fromarray(opaque).save(tmp_path / "opaque.png")
+    assert read_image(tmp_path / "opaque.png").shape == (4, 4, 3)
