@@ -1,0 +1,188 @@
+"""`coolchic bench`: encode (or decode) a dataset at several lambdas or qualities.
+
+Examples:
+  coolchic bench --dataset kodak --preset paper --workers 2 --out results/kodak
+  coolchic bench --dataset kodak --images kodim03,kodim14 --lambdas 0.004,0.02 \\
+      --preset smoke --out /tmp/quick
+  coolchic bench --scheduler-address tcp://head:8786 --out results/kodak
+  coolchic bench --codec jpeg --qualities 10,30,50,70,90 --out results/kodak-jpeg
+  coolchic bench --decode-only ../shared/reference/coolchic-v1/bitstreams \\
+      --dataset kodak --data-dir ../shared/datasets/kodak --out /tmp/v1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import naming, rows
+from bench.jobs import COOLCHIC
+from bench.runner import PAPER_LAMBDAS, BenchSettings, Plan, Summary, execute, prepare
+from bench.schedule import parse_devices
+from coolchic_core.errors import InputError
+
+PROG = "coolchic bench"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    data = parser.add_argument_group("what to encode")
+    data.add_argument("--dataset", default="kodak", help="kodak, or a folder of images")
+    data.add_argument(
+        "--data-dir",
+        help="folder holding the dataset (else $DATA_DIR, "
+        "$COOLCHIC_DATA, ~/.cache/coolchic/datasets/<name>, then download)",
+    )
+    data.add_argument("--images", help="comma list of image ids (default: all)")
+    data.add_argument(
+        "--codec",
+        default=COOLCHIC,
+        help="coolchic (default), or a classical codec: hevc, avif, jxl, webp, jpeg",
+    )
+    data.add_argument(
+        "--lambdas", help=f"comma list (default: the paper's {','.join(map(str, PAPER_LAMBDAS))})"
+    )
+    data.add_argument(
+        "--qualities", help="comma list of qualities for --codec (default: its ladder)"
+    )
+    data.add_argument("--preset", default="paper", help="paper (default), fast or smoke")
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument(
+        "--decode-only",
+        type=Path,
+        metavar="DIR",
+        help="decode the <image>-lambda<digits>.bin files of DIR instead of encoding",
+    )
+    data.add_argument(
+        "--no-download", action="store_true", help="never download a dataset missing locally"
+    )
+    run = parser.add_argument_group("where it runs")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/kodak"),
+        help="results folder (default results/kodak)",
+    )
+    run.add_argument("--workers", type=int, default=1, help="local worker processes (CPU)")
+    run.add_argument(
+        "--devices", default="cpu", help="cpu (default) or cuda:0,cuda:1,...: one worker per GPU"
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads per job (default: cores / workers locally, 1 on a Dask cluster)",
+    )
+    run.add_argument(
+        "--scheduler-address",
+        metavar="tcp://HOST:PORT",
+        help="send the jobs to this Dask distributed scheduler",
+    )
+    run.add_argument("--force", action="store_true", help="redo jobs that already have results")
+    run.add_argument("--save-decoded", action="store_true", help="also write decoded/<job>.png")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> BenchSettings:
+    if args.qualities and args.codec == COOLCHIC:
+        raise InputError("--qualities goes with a classical --codec; COOL-CHIC uses --lambdas")
+    if args.lambdas and args.codec != COOLCHIC:
+        raise InputError(f"--lambdas is for COOL-CHIC; {args.codec} takes --qualities")
+    return BenchSettings(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        images=_split(args.images, "--images"),
+        codec=args.codec,
+        lambdas=_parse_list(args.lambdas, naming.parse_lambda, "--lambdas"),
+        qualities=_parse_list(args.qualities, naming.parse_quality, "--qualities"),
+        preset=args.preset,
+        seed=args.seed,
+        out=args.out,
+        workers=args.workers,
+        devices=parse_devices(args.devices),
+        threads=args.threads,
+        scheduler_address=args.scheduler_address,
+        force=args.force,
+        decode_only=args.decode_only,
+        save_decoded=args.save_decoded,
+        download=not args.no_download,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    plan = prepare(settings_from_args(args))
+    _print_plan(plan)
+    summary = _run_with_progress(plan, show=not args.no_progress)
+    _print_summary(plan, summary)
+    return 0 if summary.ok else 1
+
+
+def _run_with_progress(plan: Plan, show: bool) -> Summary:
+    from tqdm import tqdm
+
+    with tqdm(
+        total=len(plan.to_run),
+        unit="job",
+        disable=not show or not plan.to_run,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    ) as bar:
+
+        def on_result(row: dict) -> None:
+            bar.update(1)
+            if row["status"] == rows.STATUS_OK:
+                bar.set_postfix_str(
+                    f"{row['job_id']} {row['rate_bpp']:.4f} bpp {row['psnr_db']:.2f} dB"
+                )
+            else:
+                bar.write(f"failed: {row['job_id']}: {row['error']}", file=sys.stderr)
+
+        return execute(plan, on_result)
+
+
+def _print_plan(plan: Plan) -> None:
+    what = "decode" if plan.settings.decode_only else plan.settings.codec
+    print(
+        f"{PROG}: {len(plan.jobs)} {what} job(s) on {plan.dataset.name} "
+        f"({len(plan.dataset.images)} image(s) from {plan.dataset.root}); "
+        f"{len(plan.skipped)} already done, {len(plan.to_run)} to run on "
+        f"{plan.pool.describe()}",
+        file=sys.stderr,
+    )
+
+
+def _print_summary(plan: Plan, summary: Summary) -> None:
+    print(
+        f"{PROG}: done {summary.done}, skipped {summary.skipped}, failed "
+        f"{len(summary.failed)} in {summary.wall_time_s:.1f} s; results in "
+        f"{plan.settings.out}",
+        file=sys.stderr,
+    )
+    for job_id, error in summary.failed:
+        print(
+            f"  failed {job_id}: {error} (log: {plan.settings.out / 'logs' / job_id}.log)",
+            file=sys.stderr,
+        )
+    if summary.collected is not None and not summary.collected.average.empty:
+        print(summary.collected.average.to_string(index=False))
+
+
+def _split(text: str | None, option: str) -> list[str] | None:
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise InputError(f"{option} is empty")
+    return items
+
+
+def _parse_list(text, parse, option):
+    items = _split(text, option)
+    return None if items is None else [parse(item) for item in items]

@@ -1,0 +1,228 @@
+"""The bench as a library: settings -> jobs -> run (skipping finished ones) -> collected TSVs.
+
+`prepare(settings)` finds the dataset and lists the jobs, split into those to
+run and those already done; `execute(plan, on_result)` runs them on a local
+pool or a Dask cluster, calling `on_result(row)` as each finishes, then
+rebuilds raw_results.tsv and average_results.tsv from the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import jobs as jobs_mod
+from bench import naming, rows
+from bench.collect import Collected, collect
+from bench.execute import error_message, failed_row, run_job
+from bench.jobs import COOLCHIC, Job
+from bench.plan import split_done
+from bench.provenance import project_provenance
+from bench.schedule import DaskPool, LocalPool
+from coolchic_core.errors import InputError
+from datasets import Dataset, open_dataset
+from datasets.checksum import sha256_file
+
+LOGGER = logging.getLogger(__name__)
+
+PAPER_LAMBDAS = (0.0001, 0.0005, 0.004, 0.02)
+
+
+@dataclass
+class BenchSettings:
+    """Everything `coolchic bench` can be told (see bench.cli for the options)."""
+
+    dataset: str = "kodak"
+    data_dir: str | None = None
+    images: list[str] | None = None
+    codec: str = COOLCHIC
+    lambdas: list[float] | None = None  # None: the paper's four (encode) or all (decode-only)
+    qualities: list[int | float] | None = None
+    preset: str = "paper"
+    seed: int = 0
+    out: Path = Path("results/kodak")
+    workers: int = 1
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    threads: int | None = None
+    scheduler_address: str | None = None
+    force: bool = False
+    decode_only: Path | None = None
+    save_decoded: bool = False
+    download: bool = True
+
+
+@dataclass
+class Plan:
+    settings: BenchSettings
+    dataset: Dataset
+    jobs: list[Job]
+    to_run: list[Job]
+    skipped: list[Job]
+    pool: LocalPool | DaskPool
+
+
+@dataclass
+class Summary:
+    total: int
+    done: int
+    skipped: int
+    failed: list[tuple[str, str]]
+    wall_time_s: float
+    collected: Collected | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def prepare(settings: BenchSettings) -> Plan:
+    """Check the settings, find the dataset, list the jobs and which are already done."""
+    _check(settings)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    provenance = project_provenance()
+    if settings.decode_only is not None:
+        dataset, job_list = _decode_plan(settings, provenance)
+    else:
+        dataset = _open(settings, settings.images)
+        job_list = _encode_plan(settings, dataset, provenance)
+    to_run, skipped = split_done(job_list, settings.force)
+    return Plan(settings, dataset, job_list, to_run, skipped, make_pool(settings))
+
+
+def execute(plan: Plan, on_result: Callable[[dict], None] | None = None) -> Summary:
+    """Run the plan's jobs, then rebuild the collected TSVs from all rows of `--out`."""
+    start = time.perf_counter()
+    failed, done = [], 0
+    for job, outcome in plan.pool.run(plan.to_run, run_job):
+        row = _row_of(job, outcome)
+        if row["status"] == rows.STATUS_OK:
+            done += 1
+        else:
+            failed.append((job.job_id, row["error"]))
+        if on_result is not None:
+            on_result(row)
+    collected = collect(plan.settings.out, codec=plan.settings.codec)
+    return Summary(
+        total=len(plan.jobs),
+        done=done,
+        skipped=len(plan.skipped),
+        failed=failed,
+        wall_time_s=time.perf_counter() - start,
+        collected=collected,
+    )
+
+
+def make_pool(settings: BenchSettings) -> LocalPool | DaskPool:
+    if settings.scheduler_address:
+        if len(settings.devices) > 1:
+            raise InputError(
+                "with --scheduler-address give one device (e.g. cuda): start one Dask worker "
+                "per GPU with CUDA_VISIBLE_DEVICES set instead of listing GPUs"
+            )
+        return DaskPool(settings.scheduler_address, settings.devices[0], settings.threads)
+    return LocalPool(settings.workers, settings.devices, settings.threads)
+
+
+def _row_of(job: Job, outcome) -> dict:
+    """The worker's row, or a failed row written here if the worker itself died."""
+    if isinstance(outcome, dict):
+        return outcome
+    row = failed_row(job, f"worker lost: {error_message(outcome)}", None, None)
+    rows.write_row(job.out_dir, row)
+    return row
+
+
+def _check(settings: BenchSettings) -> None:
+    if settings.seed < 0:
+        raise InputError(f"--seed must be >= 0, got {settings.seed}")
+    if settings.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {settings.workers}")
+    if settings.threads is not None and settings.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {settings.threads}")
+    if settings.out.exists() and not settings.out.is_dir():
+        raise InputError(f"--out {settings.out} exists and is not a folder")
+    if settings.decode_only is not None and settings.codec != COOLCHIC:
+        raise InputError("--decode-only reads COOL-CHIC bitstreams; it cannot go with --codec")
+    if settings.codec == COOLCHIC and settings.decode_only is None:
+        from coolchic_core.presets import get_preset
+
+        get_preset(settings.preset)
+    _check_gpus(settings.devices)
+
+
+def _check_gpus(devices: list[str]) -> None:
+    if not any(d.startswith("cuda") for d in devices):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError(f"--devices {','.join(devices)}: CUDA is not available to torch here")
+    count = torch.cuda.device_count()
+    bad = [d for d in devices if ":" in d and int(d.split(":")[1]) >= count]
+    if bad:
+        raise InputError(f"--devices {', '.join(bad)}: this machine has {count} GPU(s)")
+
+
+def _open(settings: BenchSettings, images: list[str] | None) -> Dataset:
+    return open_dataset(settings.dataset, settings.data_dir, images, download=settings.download)
+
+
+def _encode_plan(settings: BenchSettings, dataset: Dataset, provenance: dict) -> list[Job]:
+    if settings.codec == COOLCHIC:
+        lambdas = settings.lambdas or list(PAPER_LAMBDAS)
+        return jobs_mod.encode_jobs(
+            dataset,
+            lambdas,
+            settings.preset,
+            settings.seed,
+            settings.out,
+            settings.save_decoded,
+            provenance,
+        )
+    from bench.classical import get_codec
+
+    codec = get_codec(settings.codec)
+    qualities = settings.qualities or list(codec.default_qualities)
+    return jobs_mod.classical_jobs(
+        dataset,
+        codec.name,
+        qualities,
+        settings.seed,
+        settings.out,
+        settings.save_decoded,
+        provenance,
+    )
+
+
+def _decode_plan(settings: BenchSettings, provenance: dict) -> tuple[Dataset, list[Job]]:
+    found = find_bitstreams(settings.decode_only)
+    wanted = set(settings.images) if settings.images else None
+    if wanted is not None:
+        found = {k: v for k, v in found.items() if k[0] in wanted}
+    if settings.lambdas:
+        found = {k: v for k, v in found.items() if k[1] in settings.lambdas}
+    if not found:
+        raise InputError(
+            f"no bitstream named <image>-lambda<digits>.bin selected in {settings.decode_only}"
+        )
+    image_ids = sorted({image_id for image_id, _ in found})
+    dataset = _open(settings, image_ids)
+    with_sums = {key: (path, sha256_file(path)) for key, path in found.items()}
+    return dataset, jobs_mod.decode_jobs(
+        dataset, with_sums, settings.out, settings.save_decoded, provenance
+    )
+
+
+def find_bitstreams(folder: Path) -> dict[tuple[str, float], Path]:
+    """(image id, lambda) -> path of each `<image>-lambda<digits>.bin` in `folder`."""
+    if not folder.is_dir():
+        raise InputError(f"--decode-only {folder} is not a folder")
+    found = {}
+    for path in sorted(folder.iterdir()):
+        parsed = naming.parse_bitstream_name(path.name)
+        if parsed is not None and path.is_file():
+            found[parsed] = path
+    return found
