@@ -16,6 +16,8 @@ import concurrent.futures
 import logging
 import os
 import re
+import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +29,7 @@ LOGGER = logging.getLogger(__name__)
 _DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?|mps)$")
 _SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls)://[^\s/]+:[0-9]+$")
 DASK_CONNECT_TIMEOUT_S = 30
+PARENT_POLL_S = 1.0
 
 JobFn = Callable[..., dict]
 Outcome = tuple[object, object]
@@ -82,7 +85,9 @@ class LocalPool:
         from joblib.externals.loky import get_reusable_executor
 
         env = {name: str(self.threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        executor = get_reusable_executor(max_workers=len(self.slots), env=env, reuse=True)
+        executor = get_reusable_executor(
+            max_workers=len(self.slots), env=env, initializer=watch_parent, initargs=(os.getpid(),)
+        )
         pending, free, running = deque(jobs), list(self.slots), {}
         finished = False
         try:
@@ -101,6 +106,21 @@ class LocalPool:
         finally:
             if not finished:  # interrupted: do not leave workers computing
                 executor.shutdown(wait=False, kill_workers=True)
+
+
+def watch_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker as soon as the bench process is gone.
+
+    Without it, `kill -9` of the bench leaves its loky workers running
+    (adopted by init); a job they were running is lost either way.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="bench-parent-watch", daemon=True).start()
 
 
 class DaskPool:

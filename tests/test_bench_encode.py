@@ -1,0 +1,186 @@
+"""The bench's encode path: smoke preset on two 64x48 Kodak crops at two lambdas.
+
+Covers two local workers, resume after kill -9, and a Dask LocalCluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from coolchic_core import decode_bitstream
+from coolchic_core.image_io import read_image, write_png
+
+REPO = Path(__file__).resolve().parents[1]
+KODAK = REPO.parent / "shared" / "datasets" / "kodak"
+CROPS = {"kodim03": (200, 300), "kodim14": (100, 100)}  # top-left corners of 48x64 crops
+LAMBDAS = "0.004,0.02"
+JOB_IDS = ["kodim03-lambda004", "kodim03-lambda02", "kodim14-lambda004", "kodim14-lambda02"]
+
+pytestmark = pytest.mark.skipif(not KODAK.is_dir(), reason="needs ../shared/datasets/kodak")
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("crops")
+    for name, (top, left) in CROPS.items():
+        image = read_image(KODAK / f"{name}.png")
+        write_png(folder / f"{name}.png", image[top : top + 48, left : left + 64])
+    return folder
+
+
+def _argv(crops: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--dataset",
+        str(crops),
+        "--preset",
+        "smoke",
+        "--lambdas",
+        LAMBDAS,
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def _row_texts(out: Path) -> dict[str, str]:
+    return {p.stem: p.read_text() for p in sorted((out / "rows").glob("*.json"))}
+
+
+def test_smoke_bench_with_two_workers(crops, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(_argv(crops, out, "--workers", "2", "--save-decoded")) == 0
+    raw = pd.read_csv(out / "raw_results.tsv", sep="\t")
+    assert list(raw.columns[:4]) == ["seq_name", "lmbda", "rate_bpp", "psnr_db"]
+    assert raw.job_id.tolist() == JOB_IDS
+    assert set(raw.threads) == {1} and set(raw.preset) == {"smoke"} and set(raw.status) == {"ok"}
+    for row in raw.itertuples():
+        data = (out / "bitstreams" / f"{row.job_id}.bin").read_bytes()
+        assert row.n_bytes == len(data) and row.n_pixels == 64 * 48
+        assert row.rate_bpp == pytest.approx(8 * len(data) / (64 * 48), abs=5e-5)
+        assert decode_bitstream(data).header.width == 64
+        assert row.enc_time_s > 0 and row.dec_time_s > 0 and row.n_iterations > 0
+        assert row.enc_psnr_db == pytest.approx(row.psnr_db, abs=0.5)  # estimate vs real
+        assert (out / "decoded" / f"{row.job_id}.png").is_file()
+        assert (out / "logs" / f"{row.job_id}.log").read_text().strip()
+    average = pd.read_csv(out / "average_results.tsv", sep="\t")
+    assert average.lmbda.tolist() == [0.004, 0.02]
+    means = raw.groupby("lmbda").psnr_db.mean()
+    assert average.psnr_db.tolist() == pytest.approx(means.tolist(), abs=1e-4)
+
+    before = _row_texts(out)
+    capsys.readouterr()
+    started = time.perf_counter()
+    assert main(_argv(crops, out, "--workers", "2")) == 0
+    assert time.perf_counter() - started < 5.0
+    assert "done 0, skipped 4, failed 0" in capsys.readouterr().err
+    assert _row_texts(out) == before
+
+
+def test_resume_after_kill_runs_only_missing_jobs(crops, tmp_path, capsys):
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "coolchic_cli",
+        "bench",
+        *_argv(crops, out, "--workers", "1", "--threads", "1"),
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_first_row(out, process, timeout_s=120)
+        os.kill(process.pid, signal.SIGKILL)  # the bench only: its workers must follow
+        process.wait()
+        assert _group_ends(process.pid, timeout_s=10), "workers outlived the killed bench"
+    finally:
+        _kill_group(process.pid)
+        process.wait()
+    before = _row_texts(out)
+    assert 1 <= len(before) < 4, "the kill came too late to test resuming"
+    assert not (out / "raw_results.tsv").exists()
+
+    capsys.readouterr()
+    assert main(_argv(crops, out, "--workers", "2")) == 0
+    err = capsys.readouterr().err
+    assert f"done {4 - len(before)}, skipped {len(before)}, failed 0" in err
+    after = _row_texts(out)
+    assert sorted(after) == JOB_IDS
+    assert {k: after[k] for k in before} == before  # finished jobs were not redone
+    assert pd.read_csv(out / "raw_results.tsv", sep="\t").job_id.tolist() == JOB_IDS
+
+
+def _group_ends(group: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+
+
+def _wait_for_first_row(out: Path, process: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if list((out / "rows").glob("*.json")) if (out / "rows").is_dir() else []:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"bench exited early with status {process.returncode}")
+        time.sleep(0.05)
+    pytest.fail("no result row appeared")
+
+
+def test_dask_local_cluster(crops, tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        dashboard_address=None,
+        protocol="tcp",
+        host="127.0.0.1",
+    ) as cluster:
+        argv = _argv(
+            crops, out, "--scheduler-address", cluster.scheduler_address, "--images", "kodim14"
+        )
+        assert main(argv) == 0
+    assert "Dask scheduler tcp://127.0.0.1" in capsys.readouterr().err
+    raw = pd.read_csv(out / "raw_results.tsv", sep="\t")
+    assert raw.job_id.tolist() == JOB_IDS[2:]
+    assert set(raw.status) == {"ok"} and set(raw.threads) == {1}
+    row = json.loads((out / "rows" / "kodim14-lambda02.json").read_text())
+    assert row["n_bytes"] == (out / "bitstreams" / "kodim14-lambda02.bin").stat().st_size
+
+
+def test_unreachable_dask_scheduler_is_a_clear_error(crops, tmp_path, monkeypatch):
+    from bench import schedule
+    from coolchic_core.errors import InputError
+
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(schedule, "DASK_CONNECT_TIMEOUT_S", 1)
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+        main(_argv(crops, tmp_path / "out", "--scheduler-address", "tcp://127.0.0.1:9"))
