@@ -49,7 +49,8 @@ def run_job(job: Job, device: str = "cpu", threads: int | None = None) -> dict:
             "job %s on %s, %s threads: %s", job.job_id, device, threads, job.configuration()
         )
         try:
-            set_torch_threads(threads)
+            if job.kind != KIND_CLASSICAL:
+                set_torch_threads(threads)
             measures = _RUNNERS[job.kind](job, device, threads)
             row = make_row(job, device, threads, measures, rows.STATUS_OK)
             LOGGER.info("done: %.4f bpp, %.4f dB", row["rate_bpp"], row["psnr_db"])
@@ -142,6 +143,8 @@ def _classical(job: Job, device: str, threads: int | None) -> dict:
     bitstream = _write_bitstream(job, data)
     measures = measure_classical(codec, bitstream, original, _png_path(job))
     measures["enc_time_s"] = enc_time_s
+    if hasattr(codec, "version"):
+        measures["codec_version"] = codec.version()
     return measures
 
 

@@ -27,6 +27,7 @@ class Job:
 
     `point_key` is "lmbda" for COOL-CHIC and "quality" for classical codecs.
     For decode jobs `bitstream` is the input; otherwise where the job writes it.
+    `codec_settings` (JSON) are a classical codec's fixed encoder settings.
     `provenance` (project version, git commit) is recorded in the result row.
     """
 
@@ -45,11 +46,12 @@ class Job:
     bitstream: str
     save_decoded: bool = False
     bitstream_sha256: str | None = None
+    codec_settings: str | None = None
     provenance: dict = field(default_factory=dict, compare=False)
 
     def configuration(self) -> dict:
         """What determines the job's result (not where or how fast it runs)."""
-        return {
+        config = {
             "kind": self.kind,
             "dataset": self.dataset,
             "image": self.image_id,
@@ -60,6 +62,9 @@ class Job:
             "seed": self.seed,
             "bitstream_sha256": self.bitstream_sha256,
         }
+        if self.codec_settings is not None:
+            config["codec_settings"] = self.codec_settings
+        return config
 
     @property
     def config_hash(self) -> str:
@@ -111,6 +116,7 @@ def classical_jobs(
     out_dir: Path,
     save_decoded: bool = False,
     provenance: dict | None = None,
+    codec_settings: str | None = None,
 ) -> list[Job]:
     """Classical-codec jobs (bench.classical), image-major then quality order."""
     jobs = []
@@ -133,7 +139,7 @@ def classical_jobs(
                     provenance,
                 )
             )
-    return jobs
+    return [_replace(job, codec_settings=codec_settings) for job in jobs]
 
 
 def decode_jobs(

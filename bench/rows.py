@@ -38,6 +38,7 @@ DETAIL_COLUMNS = (
     "dec_time_s",
     "n_iterations",
     "codec",
+    "codec_version",
     "dataset",
     "preset",
     "seed",

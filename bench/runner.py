@@ -8,6 +8,7 @@ rebuilds raw_results.tsv and average_results.tsv from the rows.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -186,6 +187,9 @@ def _encode_plan(settings: BenchSettings, dataset: Dataset, provenance: dict) ->
 
     codec = get_codec(settings.codec)
     qualities = settings.qualities or list(codec.default_qualities)
+    if hasattr(codec, "check_quality"):
+        qualities = [codec.check_quality(quality) for quality in qualities]
+    codec_settings = json.dumps(getattr(codec, "settings", None), sort_keys=True, default=str)
     return jobs_mod.classical_jobs(
         dataset,
         codec.name,
@@ -194,6 +198,7 @@ def _encode_plan(settings: BenchSettings, dataset: Dataset, provenance: dict) ->
         settings.out,
         settings.save_decoded,
         provenance,
+        codec_settings,
     )
 
 
