@@ -97,14 +97,18 @@ def execute(plan: Plan, on_result: Callable[[dict], None] | None = None) -> Summ
     """Run the plan's jobs, then rebuild the collected TSVs from all rows of `--out`."""
     start = time.perf_counter()
     failed, done = [], 0
-    for job, outcome in plan.pool.run(plan.to_run, run_job):
-        row = _row_of(job, outcome)
-        if row["status"] == rows.STATUS_OK:
-            done += 1
-        else:
-            failed.append((job.job_id, row["error"]))
-        if on_result is not None:
-            on_result(row)
+    try:
+        for job, outcome in plan.pool.run(plan.to_run, run_job):
+            row = _row_of(job, outcome)
+            if row["status"] == rows.STATUS_OK:
+                done += 1
+            else:
+                failed.append((job.job_id, row["error"]))
+            if on_result is not None:
+                on_result(row)
+    except KeyboardInterrupt:
+        collect(plan.settings.out, codec=plan.settings.codec)  # keep what finished
+        raise
     collected = collect(plan.settings.out, codec=plan.settings.codec)
     return Summary(
         total=len(plan.jobs),

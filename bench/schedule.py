@@ -16,6 +16,7 @@ import concurrent.futures
 import logging
 import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -82,19 +83,15 @@ class LocalPool:
         )
 
     def run(self, jobs: Iterable, fn: JobFn) -> Iterator[Outcome]:
-        from joblib.externals.loky import get_reusable_executor
-
-        env = {name: str(self.threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        executor = get_reusable_executor(
-            max_workers=len(self.slots), env=env, initializer=watch_parent, initargs=(os.getpid(),)
-        )
+        executor = self._executor()
         pending, free, running = deque(jobs), list(self.slots), {}
         finished = False
         try:
             while pending or running:
                 while pending and free:
                     job, device = pending.popleft(), free.pop(0)
-                    running[executor.submit(fn, job, device, self.threads)] = (job, device)
+                    executor, future = self._submit(executor, fn, job, device)
+                    running[future] = (job, device)
                 done, _ = concurrent.futures.wait(
                     running, return_when=concurrent.futures.FIRST_COMPLETED
                 )
@@ -107,13 +104,34 @@ class LocalPool:
             if not finished:  # interrupted: do not leave workers computing
                 executor.shutdown(wait=False, kill_workers=True)
 
+    def _executor(self):
+        """loky's reusable executor (a new one if a worker died and broke the last one)."""
+        from joblib.externals.loky import get_reusable_executor
 
-def watch_parent(parent_pid: int) -> None:
-    """Worker initializer: end this worker as soon as the bench process is gone.
+        env = {name: str(self.threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        return get_reusable_executor(
+            max_workers=len(self.slots), env=env, initializer=init_worker, initargs=(os.getpid(),)
+        )
 
-    Without it, `kill -9` of the bench leaves its loky workers running
-    (adopted by init); a job they were running is lost either way.
+    def _submit(self, executor, fn: JobFn, job, device: str):
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+
+        try:
+            return executor, executor.submit(fn, job, device, self.threads)
+        except (BrokenProcessPool, RuntimeError):
+            LOGGER.warning("a worker died; starting new workers")
+            executor = self._executor()
+            return executor, executor.submit(fn, job, device, self.threads)
+
+
+def init_worker(parent_pid: int) -> None:
+    """Worker initializer: leave Ctrl-C to the bench, end with it if it is killed.
+
+    The bench process handles SIGINT (it stops its workers and keeps the rows
+    written so far). Without the watch, `kill -9` of the bench would leave its
+    loky workers running, adopted by init; their current jobs are lost either way.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent_pid:

@@ -126,6 +126,38 @@ def test_resume_after_kill_runs_only_missing_jobs(crops, tmp_path, capsys):
     assert pd.read_csv(out / "raw_results.tsv", sep="\t").job_id.tolist() == JOB_IDS
 
 
+def test_ctrl_c_keeps_finished_jobs_and_stops_workers(crops, tmp_path):
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "coolchic_cli",
+        "bench",
+        *_argv(crops, out, "--workers", "1", "--threads", "1"),
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_first_row(out, process, timeout_s=120)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 130 and "interrupted" in err
+        assert "Traceback" not in err
+        assert _group_ends(process.pid, timeout_s=10), "workers outlived the interrupted bench"
+    finally:
+        _kill_group(process.pid)
+        process.wait()
+    finished = _row_texts(out)
+    raw = pd.read_csv(out / "raw_results.tsv", sep="\t")
+    assert 1 <= len(finished) < 4 and sorted(raw.job_id) == sorted(finished)
+
+
 def _group_ends(group: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
