@@ -77,7 +77,7 @@ class TrainingConfig:
     noise_parameter: tuple[float, float] = (2.0, 1.0)
     n_itr_final_ste: int = 0
     final_ste_lr: float = 1e-4
-    impl: str = "torch"
+    impl: str = "auto"
 
     def __post_init__(self) -> None:
         _check_training_config(self)

@@ -64,8 +64,11 @@ class _Evaluation:
     rate_bits: float
 
 
-class _Session:
-    """State shared by the phases of one fit: image, lambda, generator, counters."""
+class TrainingSession:
+    """State shared by the phases of one fit: image, lambda, generator, counters.
+
+    Public for the speed bench, which times `step` alone.
+    """
 
     def __init__(self, target, lmbda, model_config, training_config, generator, progress):
         self.target = target
@@ -158,7 +161,7 @@ def _adam(model: CoolChic, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def _warmup(session: _Session, height: int, width: int) -> CoolChic:
+def _warmup(session: TrainingSession, height: int, width: int) -> CoolChic:
     """Train `n_trial_warmup` fresh models briefly; return the best (v1 recipe)."""
     cfg = session.cfg
     best_model, best_loss = None, math.inf
@@ -177,7 +180,7 @@ def _warmup(session: _Session, height: int, width: int) -> CoolChic:
     return best_model
 
 
-def _main_plateau(session: _Session, model: CoolChic, best: _Best) -> None:
+def _main_plateau(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     """COOL-CHIC v1: ReduceLROnPlateau on the evaluated loss, back to the best on each cut."""
     cfg = session.cfg
     lr, n_bad = cfg.start_lr, 0
@@ -201,7 +204,7 @@ def _main_plateau(session: _Session, model: CoolChic, best: _Best) -> None:
             break
 
 
-def _main_cosine(session: _Session, model: CoolChic, best: _Best) -> None:
+def _main_cosine(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     """Cosine decay from start_lr to end_lr over n_itr iterations (C3, Cool-chic 3)."""
     cfg = session.cfg
     optimizer = _adam(model, cfg.start_lr)
@@ -213,7 +216,7 @@ def _main_cosine(session: _Session, model: CoolChic, best: _Best) -> None:
             best.offer(model, session.evaluate(model))
 
 
-def _final_ste(session: _Session, model: CoolChic, best: _Best) -> None:
+def _final_ste(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     """Straight-through rounding at a small, cosine-decayed learning rate (C3's second stage)."""
     cfg = session.cfg
     if cfg.n_itr_final_ste == 0:
@@ -227,6 +230,12 @@ def _final_ste(session: _Session, model: CoolChic, best: _Best) -> None:
             best.offer(model, session.evaluate(model))
 
 
+def image_to_target(image: np.ndarray) -> torch.Tensor:
+    """The (3, H * W) float32 tensor the model is trained against."""
+    array = _check_image(image)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).reshape(3, -1)
+
+
 def _check_image(image: np.ndarray) -> np.ndarray:
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
@@ -237,7 +246,7 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return array
 
 
-def _select_kernels(cfg: TrainingConfig, model_config: ModelConfig):
+def select_kernels(cfg: TrainingConfig, model_config: ModelConfig):
     """The fused kernels of `coolchic_core.model.fused` if wanted and available."""
     if cfg.impl == "torch":
         return None
@@ -263,13 +272,12 @@ def fit(
         raise InputError(f"device {device!r} is not supported by this build (cpu only)")
     if not (lmbda >= 0.0 and math.isfinite(lmbda)):
         raise InputError(f"lmbda must be a finite number >= 0, got {lmbda}")
-    array = _check_image(image)
-    height, width, _ = array.shape
     start = time.perf_counter()
-    target = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).reshape(3, -1)
+    target = image_to_target(image)
+    height, width = np.shape(image)[:2]
     generator = torch.Generator().manual_seed(int(seed))
-    session = _Session(target, lmbda, model_config, training_config, generator, progress)
-    session.kernels = _select_kernels(training_config, model_config)
+    session = TrainingSession(target, lmbda, model_config, training_config, generator, progress)
+    session.kernels = select_kernels(training_config, model_config)
     model = _warmup(session, height, width)
     best = _Best(model, session.evaluate(model))
     if training_config.schedule == "plateau":
@@ -281,7 +289,7 @@ def fit(
     return _result(session, model, time.perf_counter() - start)
 
 
-def _result(session: _Session, model: CoolChic, elapsed_s: float) -> FitResult:
+def _result(session: TrainingSession, model: CoolChic, elapsed_s: float) -> FitResult:
     model.kernels = None
     evaluation = session.evaluate(model)
     return FitResult(

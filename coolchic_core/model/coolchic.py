@@ -51,6 +51,8 @@ class CoolChic(nn.Module):
         self, proxy: Proxy, generator: torch.Generator | None
     ) -> list[torch.Tensor]:
         """The latents y_i = Q(grid_i * 2^g_i) under the proxy."""
+        if self.kernels is not None:
+            return self.kernels.quantize(self.latents, proxy, generator)
         return [
             quantize(y, proxy.mode, generator, proxy.temperature, proxy.noise_parameter)
             for y in self.latents.scaled()
@@ -66,10 +68,15 @@ class CoolChic(nn.Module):
         mu, log_scale = self.arm(context)
         return laplace_rate_bits(values, mu, log_scale).sum()
 
+    def features(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """The synthesis input: upsampled latents, channels first, shape (N, H * W)."""
+        if self.kernels is not None:
+            return self.kernels.upsample(latents).reshape(len(latents), -1)
+        return upsample_cascade(latents).reshape(len(latents), -1)
+
     def synthesize(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """The decoded image, unclamped, channels first: shape (3, H * W)."""
-        features = upsample_cascade(latents).reshape(len(latents), -1)
-        return self.synthesis(features)
+        return self.synthesis(self.features(latents))
 
     def forward(
         self,
@@ -82,8 +89,8 @@ class CoolChic(nn.Module):
         latents = self.quantized_latents(proxy, generator)
         rate = self.rate_bits(latents)
         if self.kernels is not None and not want_image and proxy.mode != "round":
-            features = upsample_cascade(latents).reshape(len(latents), -1)
-            return ForwardOutput(self.kernels.synthesis_mse(features, target, self.synthesis), rate)
+            mse = self.kernels.synthesis_mse(self.features(latents), target, self.synthesis)
+            return ForwardOutput(mse, rate)
         x_hat = self.synthesize(latents)
         if proxy.mode == "round":
             x_hat = torch.clamp(x_hat, 0.0, 1.0)

@@ -1,0 +1,99 @@
+"""Time training iterations (forward, backward, Adam step) on one image.
+
+`python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp]`
+prints the time of each run, the median, the peak memory, and last
+`encode_ms_per_iteration=<ms>`. The architecture is the paper's
+(ModelConfig defaults); the proxy is the "fast" preset's soft rounding.
+`--impl compile` runs the PyTorch model under torch.compile and reports the
+compile time (the first iterations) separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import resource
+import statistics
+import time
+
+import torch
+
+from coolchic_core.image_io import read_image, rgb8_to_float
+from coolchic_core.model.coolchic import Proxy
+from coolchic_core.presets import ModelConfig, get_preset
+from coolchic_core.training import TrainingSession, image_to_target, select_kernels
+
+logger = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.encode_speed", description=__doc__)
+    parser.add_argument("--image", required=True, help="image file (768x512 for the target)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--n-itr", type=int, default=20, help="iterations per timed run")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first")
+    parser.add_argument(
+        "--impl",
+        choices=("auto", "cpp", "torch", "compile"),
+        default="auto",
+        help="fused C++ kernels, PyTorch, or PyTorch under torch.compile",
+    )
+    parser.add_argument(
+        "--proxy",
+        choices=("softround", "noise", "ste"),
+        default="softround",
+        help="quantization proxy of the timed iterations",
+    )
+    parser.add_argument("--lmbda", type=float, default=1e-3)
+    return parser
+
+
+def _session(args, image) -> tuple[TrainingSession, torch.nn.Module]:
+    impl = "torch" if args.impl == "compile" else args.impl
+    cfg = dataclasses.replace(get_preset("fast"), impl=impl)
+    target = image_to_target(image)
+    generator = torch.Generator().manual_seed(0)
+    session = TrainingSession(target, args.lmbda, ModelConfig(), cfg, generator, None)
+    session.kernels = select_kernels(cfg, ModelConfig())
+    height, width = image.shape[:2]
+    model = session.new_model(height, width)
+    if args.impl == "compile":
+        model.forward = torch.compile(model.forward)
+    return session, model
+
+
+def _timed(session, model, optimizer, proxy, n_itr) -> float:
+    start = time.perf_counter()
+    for _ in range(n_itr):
+        session.step(model, optimizer, proxy, 1e-3, "bench")
+    return (time.perf_counter() - start) * 1000.0 / n_itr
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench; print one line per run, the median and peak memory."""
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    image = rgb8_to_float(read_image(args.image))
+    setup_start = time.perf_counter()
+    session, model = _session(args, image)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    proxy = Proxy(args.proxy)
+    first_ms = _timed(session, model, optimizer, proxy, 1)
+    setup_s = time.perf_counter() - setup_start
+    _timed(session, model, optimizer, proxy, max(args.warmup, 0))
+    runs = [_timed(session, model, optimizer, proxy, args.n_itr) for _ in range(args.runs)]
+    impl = "cpp" if session.kernels is not None else "torch"
+    print(f"image={args.image} size={image.shape[1]}x{image.shape[0]} threads={args.threads}")
+    print(f"impl={impl}{' (torch.compile)' if args.impl == 'compile' else ''} proxy={args.proxy}")
+    print(f"setup_and_first_iteration_s={setup_s:.1f} first_iteration_ms={first_ms:.0f}")
+    print("runs_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in runs))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"peak_memory_mb={peak_mb:.0f}")
+    print(f"encode_ms_per_iteration={statistics.median(runs):.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""Fused C++ training kernels, built with torch.utils.cpp_extension at first use.
+
+Two autograd Functions replace the memory-bound chains of the PyTorch model:
+- `synthesis_mse`: synthesis MLP, MSE and their backward in one pass;
+- `arm_rate`: causal context, ARM MLP, Laplace rate and their backward.
+Each computes its gradients during the forward (the output is a scalar) and
+saves only them, never the hidden layers. `load()` returns None when the
+build fails (no compiler) and the PyTorch model is used instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import torch
+
+from coolchic_core.errors import CoolChicError
+from coolchic_core.model._fused_source import SOURCE
+
+logger = logging.getLogger(__name__)
+
+CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math"]
+
+
+class _SynthesisMse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ext, features, target, n_layers, *params):
+        weights, biases = list(params[:n_layers]), list(params[n_layers:])
+        loss, d_features, *d_params = ext.synthesis_mse(
+            features.detach().contiguous(),
+            target.contiguous(),
+            [w.detach().contiguous() for w in weights],
+            [b.detach().contiguous() for b in biases],
+        )
+        ctx.save_for_backward(d_features, *d_params)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        d_features, *d_params = ctx.saved_tensors
+        if float(grad) != 1.0:  # the loss weights the MSE by 1: skip a full-size product
+            d_features = d_features * grad
+        return (None, d_features, None, None, *(d * grad for d in d_params))
+
+
+class _ArmRate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ext, n_ctx_rowcol, n_grids, n_layers, *tensors):
+        grids = [y.detach().contiguous() for y in tensors[:n_grids]]
+        params = [p.detach().contiguous() for p in tensors[n_grids:]]
+        bits, *grads = ext.arm_rate(grids, params[:n_layers], params[n_layers:], n_ctx_rowcol)
+        ctx.save_for_backward(*grads)
+        return bits
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None, None, None, None, *(d * grad for d in ctx.saved_tensors))
+
+
+class _UpsampleCascade(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ext, *latents):
+        grids = [y.detach().contiguous() for y in latents]
+        ctx.ext = ext
+        ctx.save_for_backward(*grids)
+        return ext.upsample_cascade(grids)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (
+            None,
+            *ctx.ext.upsample_cascade_backward(grad.contiguous(), list(ctx.saved_tensors)),
+        )
+
+
+_MODES = {"round": 0, "ste": 1, "noise": 2, "softround": 3}
+
+
+class _Quantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ext, proxy, uniform, log2_gains, *grids):
+        grids = [g.detach().contiguous() for g in grids]
+        gains = log2_gains.detach().contiguous()
+        *latents, deriv = ext.quantize_latents(
+            grids, gains, uniform, _MODES[proxy.mode], proxy.temperature, proxy.noise_parameter
+        )
+        ctx.ext = ext
+        ctx.save_for_backward(gains, deriv, *grids)
+        return tuple(latents)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        gains, deriv, *grids = ctx.saved_tensors
+        grads = [torch.zeros_like(y) if g is None else g for g, y in zip(grads, grids, strict=True)]
+        *d_grids, d_gains = ctx.ext.quantize_latents_backward(grads, grids, gains, deriv)
+        return (None, None, None, d_gains, *d_grids)
+
+
+class FusedKernels:
+    """The loaded extension behind the two entry points used by `CoolChic`."""
+
+    def __init__(self, extension) -> None:
+        self.extension = extension
+
+    def synthesis_mse(self, features: torch.Tensor, target: torch.Tensor, mlp) -> torch.Tensor:
+        """MSE of mlp(features) against target, features (C, P), target (3, P)."""
+        n_layers = len(mlp.weights)
+        return _SynthesisMse.apply(
+            self.extension, features, target, n_layers, *mlp.weights, *mlp.biases
+        )
+
+    def quantize(self, latents_module, proxy, generator) -> list[torch.Tensor]:
+        """y_i = Q(grid_i * 2^g_i) under `proxy` (a `coolchic.Proxy`)."""
+        grids = list(latents_module.grids)
+        if proxy.mode in ("noise", "softround"):
+            uniform = torch.rand(sum(g.numel() for g in grids), generator=generator)
+        else:
+            uniform = torch.empty(0)
+        return list(
+            _Quantize.apply(self.extension, proxy, uniform, latents_module.log2_gains, *grids)
+        )
+
+    def upsample(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """Cascaded bicubic upsampling of the grids to (N, H, W)."""
+        return _UpsampleCascade.apply(self.extension, *latents)
+
+    def arm_rate(self, latents: list[torch.Tensor], mlp, n_ctx_rowcol: int) -> torch.Tensor:
+        """Total rate in bits of the grids `latents` (each (h, w)) under the ARM `mlp`."""
+        n_layers = len(mlp.weights)
+        return _ArmRate.apply(
+            self.extension,
+            n_ctx_rowcol,
+            len(latents),
+            n_layers,
+            *latents,
+            *mlp.weights,
+            *mlp.biases,
+        )
+
+
+@functools.cache
+def _build():
+    from torch.utils.cpp_extension import load_inline
+
+    return load_inline(
+        name="coolchic_fused_v6",
+        cpp_sources=[SOURCE],
+        functions=[
+            "synthesis_mse",
+            "arm_rate",
+            "upsample_cascade",
+            "upsample_cascade_backward",
+            "quantize_latents",
+            "quantize_latents_backward",
+        ],
+        extra_cflags=CFLAGS,
+        verbose=False,
+    )
+
+
+@functools.cache
+def _try_build() -> tuple[object | None, str]:
+    try:
+        return _build(), ""
+    except Exception as exc:  # a missing compiler shows up as many exception types
+        return None, str(exc)
+
+
+def load(model_config=None, required: bool = False) -> FusedKernels | None:
+    """The fused kernels, built on first use; None (or an error if `required`) on failure.
+
+    A failed build is not retried in the same process.
+    """
+    extension, error = _try_build()
+    if extension is not None:
+        return FusedKernels(extension)
+    if required:
+        raise CoolChicError(f"cannot build the fused C++ kernels: {error}")
+    logger.warning("fused C++ kernels unavailable (%s); using PyTorch", error)
+    return None
