@@ -191,7 +191,7 @@ def _job(
         job_id=job_id,
         dataset=dataset.name,
         image_id=entry.id,
-        image_path=str(entry.path),
+        image_path=str(Path(entry.path).resolve()),
         image_sha256=entry.sha256,
         codec=codec,
         point_key=point_key,

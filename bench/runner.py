@@ -8,6 +8,7 @@ rebuilds raw_results.tsv and average_results.tsv from the rows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -82,6 +83,8 @@ class Summary:
 def prepare(settings: BenchSettings) -> Plan:
     """Check the settings, find the dataset, list the jobs and which are already done."""
     _check(settings)
+    # Absolute paths: jobs may run on other machines (sharing the file system).
+    settings = dataclasses.replace(settings, out=settings.out.resolve())
     settings.out.mkdir(parents=True, exist_ok=True)
     provenance = project_provenance()
     if settings.decode_only is not None:
@@ -233,5 +236,5 @@ def find_bitstreams(folder: Path) -> dict[tuple[str, float], Path]:
     for path in sorted(folder.iterdir()):
         parsed = naming.parse_bitstream_name(path.name)
         if parsed is not None and path.is_file():
-            found[parsed] = path
+            found[parsed] = path.resolve()
     return found
