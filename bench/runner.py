@@ -158,7 +158,8 @@ def _check(settings: BenchSettings) -> None:
         from coolchic_core.presets import get_preset
 
         get_preset(settings.preset)
-    _check_gpus(settings.devices)
+    if not settings.scheduler_address:  # cluster GPUs are the workers' business
+        _check_gpus(settings.devices)
 
 
 def _check_gpus(devices: list[str]) -> None:
