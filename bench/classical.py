@@ -71,7 +71,7 @@ class ClassicalCodec:
             if float(quality) != int(quality):
                 raise InputError(f"{self.name}: quality must be an integer, got {quality}")
             return int(quality)
-        return float(quality)
+        return quality if isinstance(quality, numbers.Integral) else float(quality)
 
     def encode(self, rgb8: np.ndarray, quality) -> bytes:
         """Encode a uint8 (H, W, 3) image into the codec's whole file."""
