@@ -72,12 +72,16 @@ def encode(
     threads: int | None = None,
     progress=None,
     model_config: ModelConfig | None = None,
+    exhaustive_q_step_search: bool | None = None,
     **overrides,
 ) -> EncodeResult:
     """Encode `image` at rate-distortion trade-off `lmbda` into a v1 bitstream.
 
     `overrides` replace fields of the preset's TrainingConfig (n_itr, start_lr,
     n_trial_warmup, ...); `threads` sets torch's CPU threads for this process.
+    The MLP q-step search tries every pair with the "paper" preset (as the
+    original did) and is a coordinate search otherwise, unless
+    `exhaustive_q_step_search` says which.
     """
     from coolchic_core.training import fit
 
@@ -90,7 +94,11 @@ def encode(
     original = rgb8_to_float(load_image(image))
     start = time.perf_counter()
     fitted = fit(original, lmbda, model_config, config, seed=seed, progress=progress, device=device)
-    bitstream, estimates = quantize_and_write(fitted, original, lmbda, model_config.n_ctx_rowcol)
+    if exhaustive_q_step_search is None:
+        exhaustive_q_step_search = preset == "paper"
+    bitstream, estimates = quantize_and_write(
+        fitted, original, lmbda, model_config.n_ctx_rowcol, exhaustive_q_step_search
+    )
     encode_time_s = time.perf_counter() - start
     decoded = decode_bitstream(bitstream)
     metrics = {
@@ -116,7 +124,7 @@ def _fits_format(candidate: QuantizedMlp) -> bool:
 
 
 def quantize_and_write(
-    fitted, original: np.ndarray, lmbda: float, n_ctx_rowcol: int
+    fitted, original: np.ndarray, lmbda: float, n_ctx_rowcol: int, exhaustive: bool = True
 ) -> tuple[bytes, dict]:
     """Search the MLP q-steps (synthesis, then ARM) and write the bitstream."""
     latents = [np.asarray(grid, dtype=np.int32) for grid in fitted.latents_int]
@@ -129,7 +137,12 @@ def quantize_and_write(
         return mse(synthesize(features, candidate.layers), original), 0.0
 
     synthesis, _ = search_q_steps(
-        _as_layers(fitted.synthesis_layers), "synthesis", synthesis_cost, lmbda, n_pixels
+        _as_layers(fitted.synthesis_layers),
+        "synthesis",
+        synthesis_cost,
+        lmbda,
+        n_pixels,
+        exhaustive,
     )
     distortion = mse(synthesize(features, synthesis.layers), original)
     latent_rate = _LatentRate(latents, n_ctx_rowcol)
@@ -139,7 +152,9 @@ def quantize_and_write(
             return np.inf, 0.0
         return distortion, latent_rate.bits(candidate.layers)
 
-    arm, _ = search_q_steps(_as_layers(fitted.arm_layers), "arm", arm_cost, lmbda, n_pixels)
+    arm, _ = search_q_steps(
+        _as_layers(fitted.arm_layers), "arm", arm_cost, lmbda, n_pixels, exhaustive
+    )
     bitstream = write_v1(latents, arm, synthesis, n_ctx_rowcol)
     latent_bits = latent_rate.bits(arm.layers)
     mlp_bits = arm.rate_bits + synthesis.rate_bits
