@@ -4,27 +4,23 @@
 prints the time of each run, the median, the peak memory, and last
 `encode_ms_per_iteration=<ms>`. The architecture is the paper's
 (ModelConfig defaults); the proxy is the "fast" preset's soft rounding.
-`--impl compile` runs the PyTorch model under torch.compile and reports the
-compile time (the first iterations) separately.
+`--impl compile` runs the PyTorch model under torch.compile; its compile
+time shows in `setup_and_first_iteration_s`.
+
+Under CPU contention (a shared 2-core machine) libgomp's spinning threads make
+a 2-thread iteration about 5x slower (measured 230-360 ms instead of 50 ms),
+so `main` sets OMP_WAIT_POLICY=PASSIVE unless it is already set; it only
+takes effect if torch was not imported yet, hence the imports inside `main`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
+import os
 import resource
 import statistics
 import time
-
-import torch
-
-from coolchic_core.image_io import read_image, rgb8_to_float
-from coolchic_core.model.coolchic import Proxy
-from coolchic_core.presets import ModelConfig, get_preset
-from coolchic_core.training import TrainingSession, image_to_target, select_kernels
-
-logger = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,15 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _session(args, image) -> tuple[TrainingSession, torch.nn.Module]:
+def _session(args, image):
+    import torch
+
+    from coolchic_core.presets import ModelConfig, get_preset
+    from coolchic_core.training import TrainingSession, image_to_target, select_kernels
+
     impl = "torch" if args.impl == "compile" else args.impl
     cfg = dataclasses.replace(get_preset("fast"), impl=impl)
-    target = image_to_target(image)
     generator = torch.Generator().manual_seed(0)
+    target = image_to_target(image)
     session = TrainingSession(target, args.lmbda, ModelConfig(), cfg, generator, None)
     session.kernels = select_kernels(cfg, ModelConfig())
-    height, width = image.shape[:2]
-    model = session.new_model(height, width)
+    model = session.new_model(*image.shape[:2])
     if args.impl == "compile":
         model.forward = torch.compile(model.forward)
     return session, model
@@ -68,25 +68,34 @@ def _timed(session, model, optimizer, proxy, n_itr) -> float:
     start = time.perf_counter()
     for _ in range(n_itr):
         session.step(model, optimizer, proxy, 1e-3, "bench")
-    return (time.perf_counter() - start) * 1000.0 / n_itr
+    return (time.perf_counter() - start) * 1000.0 / max(n_itr, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the bench; print one line per run, the median and peak memory."""
+    """Run the bench; print one line per setting, the runs, the median and peak memory."""
     args = _parser().parse_args(argv)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    from coolchic_core.image_io import read_image, rgb8_to_float
+    from coolchic_core.model.coolchic import Proxy
+    from coolchic_core.training import make_optimizer
+
     torch.set_num_threads(args.threads)
     image = rgb8_to_float(read_image(args.image))
     setup_start = time.perf_counter()
     session, model = _session(args, image)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = make_optimizer(model, 1e-3)
     proxy = Proxy(args.proxy)
     first_ms = _timed(session, model, optimizer, proxy, 1)
     setup_s = time.perf_counter() - setup_start
-    _timed(session, model, optimizer, proxy, max(args.warmup, 0))
+    _timed(session, model, optimizer, proxy, args.warmup)
     runs = [_timed(session, model, optimizer, proxy, args.n_itr) for _ in range(args.runs)]
     impl = "cpp" if session.kernels is not None else "torch"
+    compiled = " (torch.compile)" if args.impl == "compile" else ""
     print(f"image={args.image} size={image.shape[1]}x{image.shape[0]} threads={args.threads}")
-    print(f"impl={impl}{' (torch.compile)' if args.impl == 'compile' else ''} proxy={args.proxy}")
+    wait_policy = os.environ.get("OMP_WAIT_POLICY")
+    print(f"impl={impl}{compiled} proxy={args.proxy} OMP_WAIT_POLICY={wait_policy}")
     print(f"setup_and_first_iteration_s={setup_s:.1f} first_iteration_ms={first_ms:.0f}")
     print("runs_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in runs))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

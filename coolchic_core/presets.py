@@ -108,7 +108,7 @@ def _check_training_config(cfg: TrainingConfig) -> None:
 PRESETS: dict[str, TrainingConfig] = {
     "paper": TrainingConfig(),
     "fast": TrainingConfig(
-        n_itr=3600,
+        n_itr=6600,
         start_lr=1e-2,
         n_trial_warmup=3,
         n_itr_warmup=100,

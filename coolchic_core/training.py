@@ -22,6 +22,7 @@ import torch
 
 from coolchic_core.errors import InputError
 from coolchic_core.metrics import psnr_db_from_mse
+from coolchic_core.model.allocator import keep_freed_memory
 from coolchic_core.model.coolchic import CoolChic, Proxy
 from coolchic_core.presets import ModelConfig, TrainingConfig
 
@@ -113,8 +114,8 @@ class TrainingSession:
                     n_iterations=self.cfg.n_itr_planned,
                     phase=phase,
                     loss=float(loss.detach()),
-                    psnr_db=psnr_db_from_mse(float(out.mse)),
-                    rate_bpp=float(out.rate_bits) / self.n_pixels,
+                    psnr_db=psnr_db_from_mse(float(out.mse.detach())),
+                    rate_bpp=float(out.rate_bits.detach()) / self.n_pixels,
                     learning_rate=lr,
                 )
             )
@@ -157,7 +158,8 @@ def _main_proxy(cfg: TrainingConfig, fraction: float, lr: float) -> Proxy:
     )
 
 
-def _adam(model: CoolChic, lr: float) -> torch.optim.Adam:
+def make_optimizer(model: CoolChic, lr: float) -> torch.optim.Adam:
+    """Adam over all the parameters (the optimizer of every phase)."""
     return torch.optim.Adam(model.parameters(), lr=lr)
 
 
@@ -169,7 +171,7 @@ def _warmup(session: TrainingSession, height: int, width: int) -> CoolChic:
         model = session.new_model(height, width)
         if cfg.n_trial_warmup == 0:
             return model
-        optimizer = _adam(model, cfg.start_lr)
+        optimizer = make_optimizer(model, cfg.start_lr)
         proxy = _main_proxy(cfg, 0.0, cfg.start_lr)
         for _ in range(cfg.n_itr_warmup):
             session.step(model, optimizer, proxy, cfg.start_lr, "warmup")
@@ -184,7 +186,7 @@ def _main_plateau(session: TrainingSession, model: CoolChic, best: _Best) -> Non
     """COOL-CHIC v1: ReduceLROnPlateau on the evaluated loss, back to the best on each cut."""
     cfg = session.cfg
     lr, n_bad = cfg.start_lr, 0
-    optimizer = _adam(model, lr)
+    optimizer = make_optimizer(model, lr)
     for index in range(cfg.n_itr):
         session.step(model, optimizer, _main_proxy(cfg, 0.0, lr), lr, "main")
         if (index + 1) % cfg.eval_every:
@@ -207,7 +209,7 @@ def _main_plateau(session: TrainingSession, model: CoolChic, best: _Best) -> Non
 def _main_cosine(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     """Cosine decay from start_lr to end_lr over n_itr iterations (C3, Cool-chic 3)."""
     cfg = session.cfg
-    optimizer = _adam(model, cfg.start_lr)
+    optimizer = make_optimizer(model, cfg.start_lr)
     for index in range(cfg.n_itr):
         fraction = index / max(cfg.n_itr, 1)
         lr = _cosine(cfg.start_lr, cfg.end_lr, fraction)
@@ -222,7 +224,7 @@ def _final_ste(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     if cfg.n_itr_final_ste == 0:
         return
     best.restore(model)
-    optimizer = _adam(model, cfg.final_ste_lr)
+    optimizer = make_optimizer(model, cfg.final_ste_lr)
     for index in range(cfg.n_itr_final_ste):
         lr = _cosine(cfg.final_ste_lr, 0.0, index / cfg.n_itr_final_ste)
         session.step(model, optimizer, Proxy("ste"), lr, "ste")
@@ -253,6 +255,7 @@ def select_kernels(cfg: TrainingConfig, model_config: ModelConfig):
     from coolchic_core.model import fused
 
     kernels = fused.load(model_config, required=cfg.impl == "cpp")
+    keep_freed_memory()
     if kernels is None:
         logger.info("fused kernels unavailable, using the PyTorch implementation")
     return kernels

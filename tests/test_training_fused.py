@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -130,3 +131,22 @@ def soft_round_twice(y, noise, temperature):
     from coolchic_core.model.quantizer import soft_round
 
     return soft_round(soft_round(y, temperature) + noise, temperature)
+
+
+def test_fit_with_fused_kernels_is_deterministic_and_close_to_pytorch():
+    import dataclasses
+
+    from coolchic_core.presets import get_preset
+    from coolchic_core.training import fit
+
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.random((1, 1, 3)) + 0.1 * rng.standard_normal((24, 40, 3)), 0, 1)
+    image = image.astype(np.float32)
+    cfg = dataclasses.replace(get_preset("smoke"), impl="cpp", n_itr=100)
+    first = fit(image, 0.003, ModelConfig(), cfg, seed=3)
+    second = fit(image, 0.003, ModelConfig(), cfg, seed=3)
+    assert first.impl == "cpp"
+    for key, value in first.state_dict.items():
+        assert torch.equal(value, second.state_dict[key]), key
+    reference = fit(image, 0.003, ModelConfig(), dataclasses.replace(cfg, impl="torch"), seed=3)
+    assert abs(first.est_psnr_db - reference.est_psnr_db) < 1.0

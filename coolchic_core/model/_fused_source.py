@@ -347,12 +347,14 @@ std::vector<torch::Tensor> arm_rate(std::vector<torch::Tensor> Y, std::vector<to
   const Mlp m = describe(W, b);
   const int n = (int)n_ctx_rowcol;
   const Offsets off(n);
-  const int nt = n_parts();
-  std::vector<Part> parts(nt);
+  const int n_threads = n_parts();
+  std::vector<Part> parts(n_threads);
   for (auto& p : parts) p.init(m);
   std::vector<torch::Tensor> dY;
   for (const auto& grid : Y) {
     const int h = (int)grid.size(0), w = (int)grid.size(1);
+    // Small grids in one part: a parallel region costs more than their work.
+    const int nt = (int64_t)h * w < 16384 ? 1 : n_threads;
     const int Wp = w + 2 * n + VL;
     std::vector<float> yp((size_t)(h + n) * Wp, 0.0f);
     const float* src = grid.data_ptr<float>();
@@ -442,7 +444,8 @@ Sparse transpose(const Sparse& m) {
 
 // dst[c][r][:] = sum_k M.val[k] src[c][M.idx[k]][:]   (rows mixed, columns kept)
 void apply_rows(const Sparse& M, const float* src, float* dst, int channels, int cols) {
-  at::parallel_for(0, (int64_t)channels * M.n_out, 16, [&](int64_t b, int64_t e) {
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max(cols, 1));
+  at::parallel_for(0, (int64_t)channels * M.n_out, grain, [&](int64_t b, int64_t e) {
     for (int64_t job = b; job < e; ++job) {
       const int64_t c = job / M.n_out, r = job % M.n_out;
       float* out = dst + (c * M.n_out + r) * cols;
@@ -458,7 +461,8 @@ void apply_rows(const Sparse& M, const float* src, float* dst, int channels, int
 
 // dst[c][r][x] = sum_k M.val[k] src[c][r][M.idx[k]]   (columns mixed, rows kept)
 void apply_cols(const Sparse& M, const float* src, float* dst, int64_t rows) {
-  at::parallel_for(0, rows, 16, [&](int64_t b, int64_t e) {
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max(M.n_out, 1));
+  at::parallel_for(0, rows, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float* in = src + r * M.n_in;
       float* out = dst + r * M.n_out;
@@ -557,7 +561,7 @@ std::vector<torch::Tensor> quantize_latents(std::vector<torch::Tensor> grids, to
     const int64_t n = grids[i].numel(), base = offset;
     float* dd = d + base;
     const float* un = noise ? noise + base : nullptr;
-    at::parallel_for(0, n, 4096, [&](int64_t b0, int64_t b1) {
+    at::parallel_for(0, n, 32768, [&](int64_t b0, int64_t b1) {
       if (mode <= 1) {
         for (int64_t k = b0; k < b1; ++k) {
           o[k] = std::nearbyint(x[k] * gain);

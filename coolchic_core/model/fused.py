@@ -144,7 +144,7 @@ def _build():
     from torch.utils.cpp_extension import load_inline
 
     return load_inline(
-        name="coolchic_fused_v6",
+        name="coolchic_fused_v7",
         cpp_sources=[SOURCE],
         functions=[
             "synthesis_mse",
