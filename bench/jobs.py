@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench import naming
@@ -139,7 +139,7 @@ def classical_jobs(
                     provenance,
                 )
             )
-    return [_replace(job, codec_settings=codec_settings) for job in jobs]
+    return [replace(job, codec_settings=codec_settings) for job in jobs]
 
 
 def decode_jobs(
@@ -167,7 +167,7 @@ def decode_jobs(
             save_decoded,
             provenance,
         )
-        jobs.append(_replace(job, bitstream=str(path), bitstream_sha256=digest))
+        jobs.append(replace(job, bitstream=str(path), bitstream_sha256=digest))
     return jobs
 
 
@@ -203,9 +203,3 @@ def _job(
         save_decoded=save_decoded,
         provenance=dict(provenance or {}),
     )
-
-
-def _replace(job: Job, **changes) -> Job:
-    from dataclasses import replace
-
-    return replace(job, **changes)
