@@ -13,6 +13,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -117,6 +118,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.getLogger("datasets.download").setLevel(logging.INFO)  # show downloads as they go
     plan = prepare(settings_from_args(args))
     _print_plan(plan)
     summary = _run_with_progress(plan, show=not args.no_progress)

@@ -85,7 +85,7 @@ def prepare(settings: BenchSettings) -> Plan:
     _check(settings)
     # Absolute paths: jobs may run on other machines (sharing the file system).
     settings = dataclasses.replace(settings, out=settings.out.resolve())
-    settings.out.mkdir(parents=True, exist_ok=True)
+    pool = make_pool(settings)
     provenance = project_provenance()
     if settings.decode_only is not None:
         dataset, job_list = _decode_plan(settings, provenance)
@@ -93,7 +93,11 @@ def prepare(settings: BenchSettings) -> Plan:
         dataset = _open(settings, settings.images)
         job_list = _encode_plan(settings, dataset, provenance)
     to_run, skipped = split_done(job_list, settings.force)
-    return Plan(settings, dataset, job_list, to_run, skipped, make_pool(settings))
+    try:
+        settings.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create --out {settings.out}: {exc.strerror}") from None
+    return Plan(settings, dataset, job_list, to_run, skipped, pool)
 
 
 def execute(plan: Plan, on_result: Callable[[dict], None] | None = None) -> Summary:
