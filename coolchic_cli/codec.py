@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from coolchic_core.errors import InputError
-
 
 def _decode_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -19,10 +17,9 @@ def _decode_parser() -> argparse.ArgumentParser:
 
 
 def _check_output_path(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise InputError(f"output folder does not exist: {path.parent}")
-    if path.is_dir():
-        raise InputError(f"output path is a folder: {path}")
+    from coolchic_core.atomic_io import check_writable_target
+
+    check_writable_target(path)
 
 
 def decode_main(argv: list[str] | None = None) -> int:

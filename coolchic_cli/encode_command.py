@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
+import os
 from pathlib import Path
 
-from coolchic_core.atomic_io import atomic_write_bytes, atomic_write_text
+from coolchic_core.atomic_io import atomic_write_bytes, atomic_write_text, check_writable_target
 from coolchic_core.errors import InputError
+from coolchic_core.limits import MAX_LATENT_GRIDS, MAX_N_CTX_ROWCOL
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -58,19 +61,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OUTPUT_OPTIONS = ("output", "decoded_img_path", "model_save_path", "enc_results_path")
+
+
 def _check_args(args) -> None:
-    if not args.lmbda > 0:
-        raise InputError(f"--lmbda must be positive, got {args.lmbda}")
-    if not 1 <= args.latent_n_grids <= 12:
-        raise InputError("--latent_n_grids must be between 1 and 12")
-    if not 1 <= args.n_ctx_rowcol <= 8:
-        raise InputError("--n_ctx_rowcol must be between 1 and 8")
-    for name in ("output", "decoded_img_path", "model_save_path", "enc_results_path"):
-        value = getattr(args, name)
-        if value is not None and not Path(value).resolve().parent.is_dir():
-            raise InputError(f"folder of --{name} does not exist: {Path(value).parent}")
+    if not (math.isfinite(args.lmbda) and args.lmbda > 0):
+        raise InputError(f"--lmbda must be a positive number, got {args.lmbda}")
+    if args.start_lr is not None and not (math.isfinite(args.start_lr) and args.start_lr > 0):
+        raise InputError(f"--start_lr must be a positive number, got {args.start_lr}")
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    if not 1 <= args.latent_n_grids <= MAX_LATENT_GRIDS:
+        raise InputError(f"--latent_n_grids must be between 1 and {MAX_LATENT_GRIDS}")
+    if not 1 <= args.n_ctx_rowcol <= MAX_N_CTX_ROWCOL:
+        raise InputError(f"--n_ctx_rowcol must be between 1 and {MAX_N_CTX_ROWCOL}")
+    _check_outputs(args)
     if args.device != "cpu":
         _check_device(args.device)
+
+
+def _check_outputs(args) -> None:
+    """Every output writable, none the input nor another output: checked before training."""
+    seen = {os.path.realpath(args.input): "-i/--input"}
+    for name in OUTPUT_OPTIONS:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        check_writable_target(Path(value))
+        real = os.path.realpath(value)
+        if real in seen:
+            raise InputError(f"--{name} {value} is the same file as {seen[real]}")
+        seen[real] = f"--{name}"
 
 
 def _check_device(device: str) -> None:
@@ -125,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _check_args(args)
     from coolchic_core import encode
-    from coolchic_core.image_io import read_image, write_png
+    from coolchic_core.image_io import read_image
     from coolchic_core.presets import ModelConfig
 
     image = read_image(args.input)
@@ -153,12 +174,29 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if bar is not None:
             bar.close()
-    atomic_write_bytes(args.output, result.bitstream)
-    if args.decoded_img_path:
-        write_png(args.decoded_img_path, result.decoded.rgb8)
-    if args.model_save_path:
-        _save_model(args.model_save_path, result.fit)
-    if args.enc_results_path:
-        atomic_write_text(args.enc_results_path, results_text(result.metrics))
+    _write_outputs(args, result)
     print(results_text(result.metrics), end="")
     return 0
+
+
+def _write_outputs(args, result) -> None:
+    """Write every requested file; if one fails, remove those this run wrote."""
+    from coolchic_core.image_io import write_png
+
+    writers = {
+        "output": lambda path: atomic_write_bytes(path, result.bitstream),
+        "decoded_img_path": lambda path: write_png(path, result.decoded.rgb8),
+        "model_save_path": lambda path: _save_model(path, result.fit),
+        "enc_results_path": lambda path: atomic_write_text(path, results_text(result.metrics)),
+    }
+    written = []
+    try:
+        for name in OUTPUT_OPTIONS:
+            path = getattr(args, name)
+            if path is not None:
+                writers[name](path)
+                written.append(path)
+    except BaseException:
+        for path in written:
+            Path(path).unlink(missing_ok=True)
+        raise

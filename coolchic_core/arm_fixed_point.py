@@ -59,7 +59,7 @@ class FixedPointArm:
             # Fold the division by F, the +F rounding term and the residual into one affine map.
             scale = 1.0 if index == 0 else 1.0 / FIXED_POINT_FACTOR
             weight = qw.T * scale
-            if layer.is_residual:
+            if layer.is_residual and index < len(layers) - 1:  # hidden layers only
                 weight = weight + np.eye(qw.shape[0]) * (FIXED_POINT_FACTOR if index == 0 else 1)
             bias = (qb + FIXED_POINT_FACTOR) / FIXED_POINT_FACTOR
             pre_floor_bound = _layer_bound(bound, weight.T, bias)

@@ -47,12 +47,17 @@ def read_bitstream(bitstream: str | os.PathLike | bytes) -> bytes:
     if isinstance(bitstream, (bytes, bytearray, memoryview)):
         return bytes(bitstream)
     path = Path(bitstream)
-    if not path.is_file():
-        raise InputError(f"no such bitstream file: {path}")
-    size = path.stat().st_size
-    if size > MAX_BITSTREAM_BYTES:
-        raise BitstreamError(f"{path} is {size} bytes, more than any supported bitstream")
-    return path.read_bytes()
+    try:
+        if path.is_dir():
+            raise InputError(f"bitstream path is a folder: {path}")
+        if not path.is_file():
+            raise InputError(f"no such bitstream file: {path}")
+        size = path.stat().st_size
+        if size > MAX_BITSTREAM_BYTES:
+            raise BitstreamError(f"{path} is {size} bytes, more than any supported bitstream")
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def decode_bitstream(bitstream: str | os.PathLike | bytes) -> DecodedImage:
@@ -61,7 +66,7 @@ def decode_bitstream(bitstream: str | os.PathLike | bytes) -> DecodedImage:
     parsed = v1.parse(data)
     header = parsed.header
     arm_layers, synthesis_layers = v1.decode_mlps(parsed)
-    arm = FixedPointArm(arm_layers, max_abs_input=header.ac_max_val_latent)
+    arm = FixedPointArm(arm_layers, max_abs_input=header.ac_max_val_latent + 1)
     shapes = grid_shapes(header.height, header.width, header.latent_n_grids)
     latents = decode_latents(
         parsed.latent_segments, shapes, header.n_ctx_rowcol, arm, header.ac_max_val_latent

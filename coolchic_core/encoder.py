@@ -3,6 +3,7 @@ then decode those bytes to report what any decoder will get."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from coolchic_core.mlp_params import Layer
 from coolchic_core.nn_quant import QuantizedMlp, search_q_steps
 from coolchic_core.presets import ModelConfig, get_preset, override
 from coolchic_core.reconstruction import synthesis_features, synthesize
-from coolchic_core.writer import MAX_SYMBOL_BOUND, write_v1
+from coolchic_core.writer import MAX_SYMBOL_BOUND, check_v1_model, write_v1
 
 RESULT_FIELDS = (
     "psnr",
@@ -85,13 +86,18 @@ def encode(
     """
     from coolchic_core.training import fit
 
-    if not lmbda > 0:
-        raise InputError(f"lambda must be positive, got {lmbda}")
+    if not (math.isfinite(lmbda) and lmbda > 0):
+        raise InputError(f"lambda must be a positive number, got {lmbda}")
     config = override(get_preset(preset), **overrides)
+    if not (math.isfinite(config.start_lr) and config.start_lr > 0):
+        raise InputError(f"start_lr must be a positive number, got {config.start_lr}")
     model_config = model_config or ModelConfig()
     if threads is not None:
-        torch.set_num_threads(max(1, int(threads)))
+        if int(threads) < 1:
+            raise InputError(f"threads must be at least 1, got {threads}")
+        torch.set_num_threads(int(threads))
     original = rgb8_to_float(load_image(image))
+    check_v1_model(model_config, original.shape[0], original.shape[1])
     start = time.perf_counter()
     fitted = fit(original, lmbda, model_config, config, seed=seed, progress=progress, device=device)
     if exhaustive_q_step_search is None:

@@ -34,7 +34,7 @@ class _Schedule:
     """Every latent in decoding order, with its buffer position and context indices."""
 
     positions: np.ndarray  # flat index in the buffer, decoding order
-    context_index: np.ndarray  # (n_latents, C) flat indices of the context values
+    context_offsets: np.ndarray  # (C,) flat offsets of the context values from a position
     step_bounds: np.ndarray  # decoding-order index where each step starts (n_steps + 1)
     runs: list  # per step: list of (grid, start, end) in decoding order
     grid_slices: list  # per grid: (base, padded_shape)
@@ -45,7 +45,7 @@ class _Schedule:
 def _cached_schedule(shapes: tuple[tuple[int, int], ...], n_ctx_rowcol: int) -> _Schedule:
     """Images of one size (a dataset) share their schedule; its arrays are read-only."""
     schedule = _build_schedule(list(shapes), n_ctx_rowcol)
-    for array in (schedule.positions, schedule.context_index, schedule.step_bounds):
+    for array in (schedule.positions, schedule.context_offsets, schedule.step_bounds):
         array.setflags(write=False)
     return schedule
 
@@ -69,8 +69,7 @@ def _build_schedule(shapes: list[tuple[int, int]], n_ctx_rowcol: int) -> _Schedu
     # Each grid is already in step order: a stable sort on (step, grid) merges the runs.
     order = np.argsort(step * len(shapes) + grid, kind="stable")
     step, grid, position = step[order], grid[order], position[order]
-    context_index = (position[:, None] + offsets[None, :]).astype(np.int32)
-    return _Schedule(position, context_index, *_step_runs(step, grid), grid_slices, base)
+    return _Schedule(position, offsets, *_step_runs(step, grid), grid_slices, base)
 
 
 def _step_runs(step: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, list]:
@@ -100,7 +99,8 @@ def decode_latents(
     bounds, runs = schedule.step_bounds, schedule.runs
     for step in range(len(runs)):
         first, last = int(bounds[step]), int(bounds[step + 1])
-        outputs = arm.integer_outputs(buffer[schedule.context_index[first:last]])
+        context_index = schedule.positions[first:last, None] + schedule.context_offsets
+        outputs = arm.integer_outputs(buffer[context_index])
         means, scales = means_scales_from_outputs(outputs)
         for grid, start, end in runs[step]:
             symbols = decoders[grid].decode_rounded(

@@ -11,3 +11,9 @@ MAX_LATENT_GRIDS = 12
 MAX_MLP_HIDDEN_LAYERS = 16
 MAX_MLP_WIDTH = 64
 MAX_N_CTX_ROWCOL = 8
+
+# Decoding work: multiplications of the ARM and the synthesis over the whole image.
+# The paper's architecture at the maximum image size (about 700 per pixel x 16.8 M
+# pixels = 1.2e10) fits with room for larger models on smaller images; a header
+# that asks for more is refused before anything is allocated.
+MAX_DECODE_MULTIPLICATIONS = 4096 * 4096 * 2000

@@ -34,7 +34,7 @@ def run_synthesis(features: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
         bias = torch.from_numpy(np.ascontiguousarray(layer.bias))
         output = torch.addmm(bias, values, weight.T)
         if index < last:
-            if layer.is_residual:
+            if layer.is_residual:  # hidden layers only, as the format says
                 output += values
             output.relu_()
         values = output
@@ -48,13 +48,20 @@ def synthesis_features(latents: list[np.ndarray]) -> torch.Tensor:
     return upsample_and_stack(grids).permute(1, 2, 0)
 
 
+# Pixels per synthesis batch: bounds the hidden layers' memory on large images.
+_SYNTHESIS_CHUNK_PX = 1 << 18
+
+
 @torch.no_grad()
 def synthesize(features: torch.Tensor, synthesis_layers: list[Layer]) -> np.ndarray:
     """Float32 image (H, W, 3) in [0, 1] from the synthesis input (H, W, N)."""
     height, width, n_channels = features.shape
     flat = features.reshape(height * width, n_channels)
-    pixels = run_synthesis(flat, synthesis_layers).clamp_(0.0, 1.0)
-    return pixels.reshape(height, width, -1).numpy()
+    pixels = torch.empty((height * width, synthesis_layers[-1].weight.shape[0]))
+    for start in range(0, height * width, _SYNTHESIS_CHUNK_PX):
+        chunk = slice(start, start + _SYNTHESIS_CHUNK_PX)
+        pixels[chunk] = run_synthesis(flat[chunk], synthesis_layers)
+    return pixels.clamp_(0.0, 1.0).reshape(height, width, -1).numpy()
 
 
 def reconstruct(latents: list[np.ndarray], synthesis_layers: list[Layer]) -> np.ndarray:

@@ -8,8 +8,8 @@ import numpy as np
 
 from coolchic_core.arm_fixed_point import FixedPointArm
 from coolchic_core.bitstream import v1
-from coolchic_core.bitstream.header_v1 import HeaderV1
-from coolchic_core.errors import InputError
+from coolchic_core.bitstream.header_v1 import HeaderV1, validate_header, write_header
+from coolchic_core.errors import BitstreamError, InputError
 from coolchic_core.latent_coding import encode_grid
 from coolchic_core.nn_quant import QuantizedMlp
 
@@ -81,3 +81,47 @@ def _header(
         n_bytes_per_latent=tuple(len(s) for s in latent_segments),
         **fields,
     )
+
+
+def check_v1_model(model_config, height: int, width: int) -> None:
+    """Refuse, before any training, an architecture that the v1 format cannot describe."""
+    for name, widths in (
+        ("ARM", model_config.layers_arm),
+        ("synthesis", model_config.layers_synthesis),
+    ):
+        if len(set(widths)) > 1:
+            raise InputError(
+                f"v1 needs all {name} hidden layers to have one width, got "
+                f"{','.join(map(str, widths))}"
+            )
+    header = HeaderV1(
+        height=height,
+        width=width,
+        n_ctx_rowcol=model_config.n_ctx_rowcol,
+        arm_n_hidden_layers=len(model_config.layers_arm),
+        arm_hidden_width=model_config.layers_arm[0] if model_config.layers_arm else 0,
+        synthesis_n_hidden_layers=len(model_config.layers_synthesis),
+        synthesis_hidden_width=(
+            model_config.layers_synthesis[0] if model_config.layers_synthesis else 0
+        ),
+        ac_max_val_nn=1,
+        ac_max_val_latent=1,
+        q_step_index_arm_weight=0,
+        q_step_index_arm_bias=0,
+        q_step_index_synthesis_weight=0,
+        q_step_index_synthesis_bias=0,
+        scale_index_arm_weight=0,
+        scale_index_arm_bias=0,
+        scale_index_synthesis_weight=0,
+        scale_index_synthesis_bias=0,
+        n_bytes_arm_weight=0,
+        n_bytes_arm_bias=0,
+        n_bytes_synthesis_weight=0,
+        n_bytes_synthesis_bias=0,
+        n_bytes_per_latent=(0,) * model_config.latent_n_grids,
+    )
+    try:
+        validate_header(header)
+        write_header(header)
+    except BitstreamError as exc:
+        raise InputError(f"this model cannot be written as v1: {exc}") from None

@@ -152,3 +152,16 @@ def test_mutated_bitstreams_decode_or_raise_own_error(data):
     except CoolChicError:
         return
     assert decoded.rgb8.shape == (decoded.header.height, decoded.header.width, 3)
+
+
+def test_header_asking_for_too_much_work_is_refused(tmp_path, capsys):
+    data = _with_header_field(
+        _reference_bytes(),
+        height=4096,
+        width=4096,
+        n_ctx_rowcol=8,
+        synthesis_n_hidden_layers=16,
+        synthesis_hidden_width=64,
+    )
+    status, err, output = _run_decode(tmp_path, bytes(data), capsys)
+    _assert_clean_failure(status, err, output, "multiplications")

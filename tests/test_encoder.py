@@ -158,3 +158,79 @@ def test_image_modes_follow_the_documented_rules(tmp_path):
     opaque = np.full((4, 4, 4), 255, dtype=np.uint8)
     Image.fromarray(opaque).save(tmp_path / "opaque.png")
     assert read_image(tmp_path / "opaque.png").shape == (4, 4, 3)
+
+
+@pytest.mark.parametrize("layers_arm", [(2, 2), (12, 12)])
+def test_decoded_latents_are_the_trained_ones(crop, layers_arm):
+    from coolchic_core.presets import ModelConfig
+
+    config = ModelConfig(layers_arm=layers_arm)
+    result = encode(crop[:32, :48], 0.002, preset="smoke", model_config=config)
+    for sent, decoded in zip(result.fit.latents_int, result.decoded.latents, strict=True):
+        assert np.array_equal(np.asarray(sent), decoded)
+
+
+def test_cli_refuses_bad_outputs_and_models_before_training(tmp_path, crop, capsys):
+    source = tmp_path / "in.png"
+    Image.fromarray(crop[:16, :16]).save(source)
+    (tmp_path / "folder").mkdir()
+    os_fifo = tmp_path / "fifo"
+    import os
+
+    os.mkfifo(os_fifo)
+    cases = [
+        (["-i", str(source), "-o", str(tmp_path / "folder")], "not a regular file"),
+        (["-i", str(source), "-o", str(os_fifo)], "not a regular file"),
+        (["-i", str(source), "-o", str(source)], "same file"),
+        (
+            [
+                "-i",
+                str(source),
+                "-o",
+                str(tmp_path / "a.bin"),
+                "--enc_results_path",
+                str(tmp_path / "a.bin"),
+            ],
+            "same file",
+        ),
+        (
+            ["-i", str(source), "-o", str(tmp_path / "a.bin"), "--layers_synthesis", "12,8"],
+            "one width",
+        ),
+        (["-i", str(source), "-o", str(tmp_path / "a.bin"), "--layers_arm", "65"], "maximum"),
+        (["-i", str(source), "-o", str(tmp_path / "a.bin"), "--threads", "0"], "threads"),
+        (["-i", str(source), "-o", str(tmp_path / "a.bin"), "--start_lr", "inf"], "start_lr"),
+    ]
+    for args, word in cases:
+        status = main(["encode", "--preset", "smoke", "--quiet", *args])
+        err = capsys.readouterr().err
+        assert status == 2 and word in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert not (tmp_path / "a.bin").exists()
+    assert read_image(source).shape == (16, 16, 3)
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path, capsys):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(png)
+    status = main(
+        [
+            "encode",
+            "-i",
+            str(tmp_path / "bomb.png"),
+            "-o",
+            str(tmp_path / "b.bin"),
+            "--preset",
+            "smoke",
+            "--quiet",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err

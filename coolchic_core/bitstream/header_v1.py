@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from coolchic_core.errors import BitstreamError
 from coolchic_core.limits import (
+    MAX_DECODE_MULTIPLICATIONS,
     MAX_IMAGE_PIXELS,
     MAX_IMAGE_SIDE_PX,
     MAX_LATENT_GRIDS,
@@ -183,6 +184,7 @@ def validate_header(header: HeaderV1, n_bytes_file: int | None = None) -> None:
             f"unsupported n_ctx_rowcol {header.n_ctx_rowcol} (1 to {MAX_N_CTX_ROWCOL})"
         )
     _check_indices(header)
+    _check_decoding_cost(header)
     for name, value in (
         ("ac_max_val_nn", header.ac_max_val_nn),
         ("ac_max_val_latent", header.ac_max_val_latent),
@@ -190,6 +192,32 @@ def validate_header(header: HeaderV1, n_bytes_file: int | None = None) -> None:
         if value < 1:
             raise BitstreamError(f"symbol bound {name} must be at least 1, got {value}")
     _check_segment_lengths(header, n_bytes_file)
+
+
+def _mlp_multiplications(n_inputs: int, n_hidden: int, width: int, n_outputs: int) -> int:
+    widths = [n_inputs] + [width] * n_hidden + [n_outputs]
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=False))
+
+
+def decoding_multiplications(header: HeaderV1) -> int:
+    """Multiplications of the whole decoding (ARM per latent, synthesis per pixel)."""
+    n_latents = sum(
+        -(-header.height // 2**i) * -(-header.width // 2**i) for i in range(header.latent_n_grids)
+    )
+    arm = _mlp_multiplications(header.n_ctx, header.arm_n_hidden_layers, header.arm_hidden_width, 2)
+    synthesis = _mlp_multiplications(
+        header.latent_n_grids, header.synthesis_n_hidden_layers, header.synthesis_hidden_width, 3
+    )
+    return n_latents * arm + header.height * header.width * synthesis
+
+
+def _check_decoding_cost(header: HeaderV1) -> None:
+    cost = decoding_multiplications(header)
+    if cost > MAX_DECODE_MULTIPLICATIONS:
+        raise BitstreamError(
+            f"decoding would take {cost:.2e} multiplications, more than the supported "
+            f"maximum of {MAX_DECODE_MULTIPLICATIONS:.2e} (image size times model size)"
+        )
 
 
 def _check_image_size(height: int, width: int) -> None:
