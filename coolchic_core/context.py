@@ -35,14 +35,17 @@ def padded_flat_positions(height: int, width: int, n_ctx_rowcol: int) -> np.ndar
     return (rows * padded_width + cols).ravel()
 
 
-def all_contexts(grid: np.ndarray, n_ctx_rowcol: int) -> np.ndarray:
-    """Context of every position of a fully known grid, shape (H*W, C), for the encoder."""
+def context_chunks(grid: np.ndarray, n_ctx_rowcol: int, chunk: int = 1 << 18):
+    """Contexts of every position of a fully known grid (the encoder's case), raster order,
+    as float64 arrays of at most `chunk` rows: memory stays bounded on large images."""
     height, width = grid.shape
-    padded = np.zeros(padded_shape(height, width, n_ctx_rowcol), dtype=grid.dtype)
+    padded = np.zeros(padded_shape(height, width, n_ctx_rowcol), dtype=np.float64)
     padded[n_ctx_rowcol:, n_ctx_rowcol : n_ctx_rowcol + width] = grid
+    flat = padded.ravel()
     positions = padded_flat_positions(height, width, n_ctx_rowcol)
     offsets = context_offsets(n_ctx_rowcol, padded.shape[1])
-    return padded.ravel()[positions[:, None] + offsets[None, :]]
+    for start in range(0, positions.size, chunk):
+        yield flat[positions[start : start + chunk, None] + offsets[None, :]]
 
 
 def decoding_steps(height: int, width: int, n_ctx_rowcol: int) -> np.ndarray:

@@ -13,11 +13,10 @@ import numpy as np
 import torch
 
 from coolchic_core.arm_fixed_point import FixedPointArm
-from coolchic_core.context import all_contexts
 from coolchic_core.decoder import DecodedImage, decode_bitstream
 from coolchic_core.errors import InputError
 from coolchic_core.image_io import image_to_rgb8, read_image, rgb8_to_float
-from coolchic_core.laplace import laplace_bits
+from coolchic_core.latent_coding import latent_rate_bits
 from coolchic_core.metrics import mse, psnr_db, psnr_db_from_mse
 from coolchic_core.mlp_params import Layer
 from coolchic_core.nn_quant import QuantizedMlp, search_q_steps
@@ -174,16 +173,13 @@ def quantize_and_write(
 
 
 class _LatentRate:
-    """Rate of fixed latents under candidate ARMs: contexts gathered once."""
+    """Rate of fixed latents under candidate ARMs (contexts gathered chunk by chunk)."""
 
     def __init__(self, latents: list[np.ndarray], n_ctx_rowcol: int):
+        self.latents = latents
+        self.n_ctx_rowcol = n_ctx_rowcol
         self.max_abs = max(int(np.max(np.abs(grid), initial=0)) for grid in latents) + 2
-        self.contexts = np.concatenate(
-            [all_contexts(g.astype(np.float64), n_ctx_rowcol) for g in latents]
-        )
-        self.symbols = np.concatenate([g.ravel() for g in latents]).astype(np.float64)
 
     def bits(self, layers: list[Layer]) -> float:
         arm = FixedPointArm(layers, max_abs_input=self.max_abs)
-        means, scales = arm.mean_and_scale(self.contexts)
-        return float(np.sum(laplace_bits(self.symbols, means, scales)))
+        return latent_rate_bits(self.latents, arm, self.n_ctx_rowcol)

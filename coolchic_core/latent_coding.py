@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from coolchic_core.arm_fixed_point import FixedPointArm
-from coolchic_core.context import all_contexts, coding_order
+from coolchic_core.context import coding_order, context_chunks
 from coolchic_core.entropy import encode_laplace
 from coolchic_core.laplace import laplace_bits
 
@@ -21,10 +21,9 @@ def grid_means_scales(
     grid: np.ndarray, arm: FixedPointArm, n_ctx_rowcol: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rounded Laplace mean and scale of every position of `grid`, raster order."""
-    contexts = all_contexts(np.asarray(grid, dtype=np.float64), n_ctx_rowcol)
     means, scales = [], []
-    for start in range(0, contexts.shape[0], _CHUNK):
-        mean, scale = arm.mean_and_scale(contexts[start : start + _CHUNK])
+    for contexts in context_chunks(grid, n_ctx_rowcol, _CHUNK):
+        mean, scale = arm.mean_and_scale(contexts)
         means.append(mean)
         scales.append(scale)
     if not means:
