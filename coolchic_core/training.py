@@ -292,6 +292,15 @@ def fit(
     return _result(session, model, time.perf_counter() - start)
 
 
+def load_model(
+    state_dict: dict[str, torch.Tensor], height: int, width: int, model_config: ModelConfig
+) -> CoolChic:
+    """Rebuild the trained model of a `FitResult.state_dict` (PyTorch implementation)."""
+    model = CoolChic(height, width, model_config, torch.Generator().manual_seed(0))
+    model.load_state_dict(state_dict)
+    return model
+
+
 def _result(session: TrainingSession, model: CoolChic, elapsed_s: float) -> FitResult:
     model.kernels = None
     evaluation = session.evaluate(model)

@@ -13,7 +13,7 @@ import torch
 
 from coolchic_core.errors import InputError
 from coolchic_core.presets import PRESETS, ModelConfig, TrainingConfig, get_preset
-from coolchic_core.training import FitResult, TrainingProgress, fit
+from coolchic_core.training import FitResult, TrainingProgress, fit, load_model
 
 KODAK = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kodak"
 
@@ -90,6 +90,8 @@ def test_fit_outputs_have_the_documented_shapes_and_types():
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=True)
     assert loaded.keys() == result.state_dict.keys()
+    model = load_model(loaded, 24, 21, ModelConfig())
+    np.testing.assert_array_equal(model.latents.integers()[2].numpy(), result.latents_int[2])
 
 
 def test_fit_is_deterministic_for_a_seed():
