@@ -25,6 +25,7 @@ from bench.plan import split_done
 from bench.provenance import project_provenance
 from bench.schedule import DaskPool, LocalPool
 from coolchic_core.errors import InputError
+from coolchic_core.presets import get_preset
 from datasets import Dataset, open_dataset
 from datasets.checksum import sha256_file
 
@@ -159,8 +160,6 @@ def _check(settings: BenchSettings) -> None:
     if settings.decode_only is not None and settings.codec != COOLCHIC:
         raise InputError("--decode-only reads COOL-CHIC bitstreams; it cannot go with --codec")
     if settings.codec == COOLCHIC and settings.decode_only is None:
-        from coolchic_core.presets import get_preset
-
         get_preset(settings.preset)
     if not settings.scheduler_address:  # cluster GPUs are the workers' business
         _check_gpus(settings.devices)
@@ -186,7 +185,7 @@ def _open(settings: BenchSettings, images: list[str] | None) -> Dataset:
 def _encode_plan(settings: BenchSettings, dataset: Dataset, provenance: dict) -> list[Job]:
     if settings.codec == COOLCHIC:
         lambdas = settings.lambdas or list(PAPER_LAMBDAS)
-        return jobs_mod.encode_jobs(
+        jobs = jobs_mod.encode_jobs(
             dataset,
             lambdas,
             settings.preset,
@@ -195,6 +194,9 @@ def _encode_plan(settings: BenchSettings, dataset: Dataset, provenance: dict) ->
             settings.save_decoded,
             provenance,
         )
+        # The preset's whole recipe is part of the configuration: editing a preset reruns.
+        recipe = json.dumps(dataclasses.asdict(get_preset(settings.preset)), sort_keys=True)
+        return [dataclasses.replace(job, codec_settings=recipe) for job in jobs]
     from bench.classical import get_codec
 
     codec = get_codec(settings.codec)

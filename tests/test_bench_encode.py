@@ -216,3 +216,24 @@ def test_unreachable_dask_scheduler_is_a_clear_error(crops, tmp_path, monkeypatc
     monkeypatch.setattr(schedule, "DASK_CONNECT_TIMEOUT_S", 1)
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         main(_argv(crops, tmp_path / "out", "--scheduler-address", "tcp://127.0.0.1:9"))
+
+
+def test_editing_a_preset_changes_the_job_configuration(crops, tmp_path, monkeypatch):
+    import dataclasses
+
+    from bench import runner
+    from coolchic_core import presets
+
+    settings = runner.BenchSettings(
+        dataset=str(crops), lambdas=[0.01], preset="smoke", out=tmp_path
+    )
+
+    def config_hashes() -> set[str]:
+        dataset = runner._open(settings, None)
+        return {job.config_hash for job in runner._encode_plan(settings, dataset, {})}
+
+    before = config_hashes()
+    assert config_hashes() == before
+    edited = dataclasses.replace(presets.PRESETS["smoke"], n_itr=presets.PRESETS["smoke"].n_itr + 1)
+    monkeypatch.setitem(presets.PRESETS, "smoke", edited)
+    assert config_hashes().isdisjoint(before)
