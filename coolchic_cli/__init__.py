@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 from coolchic_core.errors import CoolChicError
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"coolchic: unknown command '{name}'\n{_usage()}", file=sys.stderr)
         return EXIT_USAGE
+    # Before torch loads (bench workers inherit it): OpenMP threads that sleep instead of
+    # spinning keep 2-thread training fast on a shared machine (measured 5x, docs/encoder.md).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     module_name, function_name, _ = SUBCOMMANDS[name]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command = getattr(importlib.import_module(module_name), function_name)
@@ -70,7 +74,5 @@ def run_guarded(prog: str, command, argv: list[str]) -> int:
 
 def _silence_stdout() -> None:
     """After a broken pipe, point stdout at /dev/null so the interpreter's flush is quiet."""
-    import os
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
