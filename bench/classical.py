@@ -4,7 +4,8 @@
 whole file (the rate counts every byte of it), `decode(bytes) -> rgb8` gives the RGB image
 the PSNR is measured on. Every encoder runs single-threaded with fixed settings, so that
 repeated encodes give the same bytes and parallel bench workers do not oversubscribe CPUs.
-Settings were chosen for RGB PSNR and measured on Kodak; docs/classical.md gives the numbers.
+Settings were chosen for RGB PSNR and measured on Kodak; the README section "Classical
+anchors" gives the numbers.
 
 - hevc: x265 through libheif (pillow-heif), HEIF file, 4:4:4, 10-bit YCbCr (BT.601 full
   range), preset slow, psy-rd and psy-rdoq off, RDOQ level 2; quality = the QP (0-51,

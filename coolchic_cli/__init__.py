@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"coolchic: unknown command '{name}'\n{_usage()}", file=sys.stderr)
         return EXIT_USAGE
     # Before torch loads (bench workers inherit it): OpenMP threads that sleep instead of
-    # spinning keep 2-thread training fast on a shared machine (measured 5x, docs/encoder.md).
+    # spinning keep 2-thread training fast on a shared machine (measured 5x, README "Speed").
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     module_name, function_name, _ = SUBCOMMANDS[name]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
