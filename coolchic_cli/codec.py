@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from coolchic_core.errors import InputError
+
 
 def _decode_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -20,6 +22,8 @@ def _check_output_path(path: Path) -> None:
     from coolchic_core.atomic_io import check_writable_target
 
     check_writable_target(path)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"the decoded image is written as PNG: name it *.png, not {path.name}")
 
 
 def decode_main(argv: list[str] | None = None) -> int:

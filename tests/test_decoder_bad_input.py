@@ -165,3 +165,8 @@ def test_header_asking_for_too_much_work_is_refused(tmp_path, capsys):
     )
     status, err, output = _run_decode(tmp_path, bytes(data), capsys)
     _assert_clean_failure(status, err, output, "multiplications")
+
+
+def test_output_must_be_a_png(tmp_path, capsys):
+    status, err, output = _run_decode(tmp_path, _reference_bytes(), capsys, "out.jpg")
+    assert status == 2 and "png" in err.lower() and not output.exists()

@@ -16,6 +16,7 @@ from coolchic_core.bitstream.header_v1 import (
 )
 from coolchic_core.bitstream.scale_table import scale_table
 from coolchic_core.entropy import LaplaceDecoder, encode_laplace
+from coolchic_core.errors import BitstreamError
 from coolchic_core.mlp_params import Layer, layer_shapes, layers_from_flat, n_biases, n_weights
 from coolchic_core.mlp_params import q_steps as q_step_table
 
@@ -31,7 +32,10 @@ class ParsedV1:
 
 def parse(data: bytes) -> ParsedV1:
     """Parse the header and split the segments (validated against the file length)."""
-    header = parse_header(data)
+    try:
+        header = parse_header(data)
+    except BitstreamError as exc:
+        raise BitstreamError(f"not a valid COOL-CHIC v1 bitstream: {exc}") from None
     at = header.n_bytes_header
     nn_segments = {}
     for mlp in MLP_NAMES:
