@@ -9,13 +9,13 @@ PSNR over the images, as in the original's average_results.tsv.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from coolchic_core.metrics import psnr_db_from_mse
 from reports.errors import ReportError
 
 RAW_RESULTS_NAME = "raw_results.tsv"
@@ -132,7 +132,7 @@ def average_results(raw: pd.DataFrame) -> pd.DataFrame:
     table = groups[list(VALUE_COLUMNS)].mean().reset_index()
     if "mse" in raw:
         mean_mse = pd.to_numeric(raw["mse"], errors="coerce").groupby(raw[key]).mean()
-        table["psnr_of_mean_mse_db"] = [_psnr_from_mse(m) for m in mean_mse.to_numpy()]
+        table["psnr_of_mean_mse_db"] = [psnr_db_from_mse(m) for m in mean_mse.to_numpy()]
     counts = groups["seq_name"].nunique() if "seq_name" in raw else groups.size()
     table["n_images"] = counts.to_numpy(dtype=np.int64)
     return table
@@ -197,12 +197,6 @@ def _numeric_column(table: pd.DataFrame, column: str) -> pd.Series:
         rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:5])
         raise ReportError(f"column {column}: missing or non-numeric values (line(s) {rows})")
     return values
-
-
-def _psnr_from_mse(mse_value: float) -> float:
-    if not mse_value > 0.0:
-        return math.inf if mse_value == 0.0 else math.nan
-    return 10.0 * math.log10(1.0 / mse_value)
 
 
 def _format_key(value) -> str:
