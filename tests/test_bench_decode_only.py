@@ -31,25 +31,27 @@ def _compare_with_reference(out: Path, images: list[str] | None) -> None:
     assert (ours.psnr_db - ref.psnr_db).abs().max() <= 1e-3
 
 
-def test_decode_only_reproduces_published_rows(tmp_path):
-    out = tmp_path / "out"
-    argv = [
+def _decode_only_argv(out, *extra: str) -> list[str]:
+    """`coolchic bench --decode-only` on the published bitstreams, 2 workers."""
+    return [
         "--decode-only",
         str(REFERENCE / "bitstreams"),
         "--dataset",
         "kodak",
         "--data-dir",
         str(KODAK),
-        "--images",
-        "kodim02,kodim19",
-        "--lambdas",
-        "0.004,0.02",
+        *extra,
         "--out",
         str(out),
         "--workers",
         "2",
         "--no-progress",
     ]
+
+
+def test_decode_only_reproduces_published_rows(tmp_path):
+    out = tmp_path / "out"
+    argv = _decode_only_argv(out, "--images", "kodim02,kodim19", "--lambdas", "0.004,0.02")
     assert main(argv) == 0
     ours = pd.read_csv(out / "raw_results.tsv", sep="\t")
     ref = pd.read_csv(REFERENCE / "raw_results.tsv", sep="\t")
@@ -100,19 +102,7 @@ def test_failed_job_is_recorded_then_retried(tmp_path, capsys):
 @pytest.mark.slow
 def test_decode_only_reproduces_both_published_tables(tmp_path):
     out = tmp_path / "out"
-    argv = [
-        "--decode-only",
-        str(REFERENCE / "bitstreams"),
-        "--dataset",
-        "kodak",
-        "--data-dir",
-        str(KODAK),
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-        "--no-progress",
-    ]
+    argv = _decode_only_argv(out)
     assert main(argv) == 0
     _compare_with_reference(out, None)
     ours = pd.read_csv(out / "average_results.tsv", sep="\t")

@@ -88,22 +88,23 @@ def test_smoke_bench_with_two_workers(crops, tmp_path, capsys):
     assert _row_texts(out) == before
 
 
-def test_resume_after_kill_runs_only_missing_jobs(crops, tmp_path, capsys):
-    out = tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "coolchic_cli",
-        "bench",
-        *_argv(crops, out, "--workers", "1", "--threads", "1"),
-    ]
-    process = subprocess.Popen(
+def _start_bench(crops: Path, out: Path, stderr) -> subprocess.Popen:
+    """The bench in its own process group (1 worker, 1 thread), as a user would start it."""
+    command = [sys.executable, "-m", "coolchic_cli", "bench"]
+    command += _argv(crops, out, "--workers", "1", "--threads", "1")
+    return subprocess.Popen(
         command,
         cwd=REPO,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
     )
+
+
+def test_resume_after_kill_runs_only_missing_jobs(crops, tmp_path, capsys):
+    out = tmp_path / "out"
+    process = _start_bench(crops, out, stderr=subprocess.DEVNULL)
     try:
         _wait_for_first_row(out, process, timeout_s=120)
         os.kill(process.pid, signal.SIGKILL)  # the bench only: its workers must follow
@@ -128,21 +129,7 @@ def test_resume_after_kill_runs_only_missing_jobs(crops, tmp_path, capsys):
 
 def test_ctrl_c_keeps_finished_jobs_and_stops_workers(crops, tmp_path):
     out = tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "coolchic_cli",
-        "bench",
-        *_argv(crops, out, "--workers", "1", "--threads", "1"),
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start_bench(crops, out, stderr=subprocess.PIPE)
     try:
         _wait_for_first_row(out, process, timeout_s=120)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
