@@ -16,7 +16,7 @@ DEVICES ?= cpu
 CODEC ?= coolchic
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint build-kernels bench-decode bench-encode kodak report clean
+.PHONY: help install test test-all lint docs build-kernels bench-decode bench-encode kodak report clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test-all: ## Every test, including all 96 reference bitstreams
 lint: ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+docs: ## Regenerate docs/cli.md from the command-line parsers
+	$(BIN)/python -m coolchic_cli.reference > docs/cli.md.tmp && mv docs/cli.md.tmp docs/cli.md
 
 build-kernels: ## Build the fused C++ training kernels now (else at first use, about 30 s)
 	$(BIN)/python -c "from coolchic_core.model import fused; fused.load(required=True)"

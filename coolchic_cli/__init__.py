@@ -18,9 +18,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 SUBCOMMANDS = {
-    "decode": ("coolchic_cli.codec", "decode_main", "decode a v1 bitstream to a PNG"),
+    "decode": ("coolchic_cli.codec", "decode_main", "decode a bitstream to a PNG"),
     "info": ("coolchic_cli.codec", "info_main", "print a bitstream's header as JSON"),
-    "encode": ("coolchic_cli.codec", "encode_main", "encode an image into a v1 bitstream"),
+    "encode": ("coolchic_cli.codec", "encode_main", "encode an image into a bitstream"),
     "bench": ("bench.cli", "main", "encode or decode a dataset at several lambdas"),
     "report": ("reports.cli", "main", "BD-rates and RD curves of a results folder"),
 }

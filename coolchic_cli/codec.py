@@ -9,9 +9,10 @@ from pathlib import Path
 from coolchic_core.errors import InputError
 
 
-def _decode_parser() -> argparse.ArgumentParser:
+def decode_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="coolchic decode", description="Decode a COOL-CHIC v1 bitstream to a PNG."
+        prog="coolchic decode",
+        description="Decode a COOL-CHIC bitstream (any registered format) to a PNG.",
     )
     parser.add_argument("-i", "--input", required=True, help="bitstream to decode")
     parser.add_argument("-o", "--output", required=True, help="8-bit PNG to write")
@@ -28,7 +29,7 @@ def _check_output_path(path: Path) -> None:
 
 def decode_main(argv: list[str] | None = None) -> int:
     """Decode a bitstream into an 8-bit PNG (rounded to nearest)."""
-    args = _decode_parser().parse_args(argv)
+    args = decode_parser().parse_args(argv)
     from coolchic_core import decode
     from coolchic_core.image_io import write_png
 
@@ -38,14 +39,19 @@ def decode_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def info_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coolchic info",
+        description="Print a bitstream's format, version, header, sizes and MAC/pixel as JSON.",
+    )
+    parser.add_argument("bitstream", help="bitstream file of any registered format")
+    return parser
+
+
 def info_main(argv: list[str] | None = None) -> int:
     """Print a bitstream's header and derived facts as JSON."""
-    parser = argparse.ArgumentParser(
-        prog="coolchic info", description="Print a v1 bitstream's header as JSON."
-    )
-    parser.add_argument("bitstream")
-    args = parser.parse_args(argv)
-    from coolchic_core.bitstream_info import bitstream_info
+    args = info_parser().parse_args(argv)
+    from coolchic_core.decoder import bitstream_info
 
     print(json.dumps(bitstream_info(args.bitstream), indent=2))
     return 0

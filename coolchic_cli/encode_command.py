@@ -24,10 +24,16 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _format_names() -> list[str]:
+    from coolchic_core import formats
+
+    return formats.available()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coolchic encode",
-        description="Overfit COOL-CHIC to one image and write a v1 bitstream.",
+        description="Overfit COOL-CHIC to one image and write its bitstream.",
     )
     add = parser.add_argument
     add("-i", "--input", required=True, help="image to compress (anything Pillow reads)")
@@ -37,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model_save_path", help="save the trained model here (torch state_dict, .pt)")
     add("--enc_results_path", help="write the encoder results file here")
     add("--lmbda", type=float, default=1e-3, help="rate constraint: J = MSE + lmbda * rate")
+    add(
+        "--format",
+        default="v1",
+        choices=_format_names(),
+        help="bitstream format (default v1; `coolchic info` tells a file's format)",
+    )
     add("--preset", default="fast", help="training recipe: paper, fast or smoke (default fast)")
     add("--start_lr", type=float, help="initial learning rate (default: the preset's)")
     add("--n_itr", type=int, help="maximum iterations of the main phase (default: preset's)")
@@ -170,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             n_itr=args.n_itr,
             start_lr=args.start_lr,
             n_trial_warmup=args.n_trial_warmup,
+            format=args.format,
         )
     finally:
         if bar is not None:

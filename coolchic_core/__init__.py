@@ -1,4 +1,4 @@
-"""COOL-CHIC: an overfitted neural image codec, reading and writing the v1 bitstream.
+"""COOL-CHIC: an overfitted neural image codec; bitstream formats are plugins (`formats`).
 
 Public API (all that the CLI, the bench and the reports use):
 
@@ -24,6 +24,7 @@ __all__ = [
     "decode",
     "decode_bitstream",
     "encode",
+    "formats",
     "__version__",
 ]
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from coolchic_core.decoder import decode, decode_bitstream
     from coolchic_core.encoder import encode
 
+_LAZY_MODULES = {"formats": "coolchic_core.formats"}
 _LAZY = {
     "decode": "coolchic_core.decoder",
     "decode_bitstream": "coolchic_core.decoder",
@@ -40,6 +42,10 @@ _LAZY = {
 
 def __getattr__(name: str):
     """Import the heavy modules (torch) only when their functions are used."""
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(_LAZY_MODULES[name])
     if name in _LAZY:
         import importlib
 

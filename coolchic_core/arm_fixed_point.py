@@ -19,10 +19,9 @@ import torch
 
 from coolchic_core.entropy import TINY_SCALE
 from coolchic_core.mlp_params import Layer
+from coolchic_core.model.rate import LOG_SCALE_MAX, LOG_SCALE_MIN, laplace_scale
 
 FIXED_POINT_FACTOR = 256
-LOG_SCALE_MIN = -10.0
-LOG_SCALE_MAX = 13.8155
 _EXACT_FLOAT_LIMIT = 2.0**45
 # Integer v[1] range that maps inside the clamp; outside it, the clamped ends.
 _V1_LOW = int(np.floor(LOG_SCALE_MIN * FIXED_POINT_FACTOR)) - 1
@@ -33,8 +32,7 @@ _V1_HIGH = int(np.ceil(LOG_SCALE_MAX * FIXED_POINT_FACTOR)) + 1
 def _scale_by_v1() -> np.ndarray:
     """Rounded Laplace scale (multiple of 1/128) for v[1] = _V1_LOW .. _V1_HIGH."""
     v1 = torch.arange(_V1_LOW, _V1_HIGH + 1, dtype=torch.int64)
-    log_scale = (v1.to(torch.float32) / FIXED_POINT_FACTOR).clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
-    scale = torch.exp(-0.5 * log_scale)
+    scale = laplace_scale(v1.to(torch.float32) / FIXED_POINT_FACTOR)
     scale = torch.round(scale * 1024) / 1024
     table = np.round(scale.numpy().astype(np.float64) * 128) / 128
     table[table <= 0.0] = TINY_SCALE
@@ -59,7 +57,7 @@ class FixedPointArm:
             # Fold the division by F, the +F rounding term and the residual into one affine map.
             scale = 1.0 if index == 0 else 1.0 / FIXED_POINT_FACTOR
             weight = qw.T * scale
-            if layer.is_residual and index < len(layers) - 1:  # hidden layers only
+            if layer.is_residual(index, len(layers)):
                 weight = weight + np.eye(qw.shape[0]) * (FIXED_POINT_FACTOR if index == 0 else 1)
             bias = (qb + FIXED_POINT_FACTOR) / FIXED_POINT_FACTOR
             pre_floor_bound = _layer_bound(bound, weight.T, bias)

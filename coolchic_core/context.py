@@ -12,6 +12,7 @@ import numpy as np
 
 
 def n_context(n_ctx_rowcol: int) -> int:
+    """Number of causal context values, 2n(n+1)."""
     return 2 * n_ctx_rowcol * (n_ctx_rowcol + 1)
 
 
@@ -19,12 +20,18 @@ def padded_shape(height: int, width: int, n_ctx_rowcol: int) -> tuple[int, int]:
     return height + n_ctx_rowcol, width + 2 * n_ctx_rowcol
 
 
+def context_neighbours(n_ctx_rowcol: int) -> list[tuple[int, int]]:
+    """(row, column) offsets of the 2n(n+1) causal neighbours, in raster order:
+    rows r-n..r-1 at columns c-n..c+n, then row r at columns c-n..c-1."""
+    n = n_ctx_rowcol
+    above = [(dr, dc) for dr in range(-n, 0) for dc in range(-n, n + 1)]
+    return above + [(0, dc) for dc in range(-n, 0)]
+
+
 def context_offsets(n_ctx_rowcol: int, padded_width: int) -> np.ndarray:
     """Flat offsets of the context values from a position, in the padded grid, in raster order."""
-    n = n_ctx_rowcol
-    above = [dr * padded_width + dc for dr in range(-n, 0) for dc in range(-n, n + 1)]
-    left = list(range(-n, 0))
-    return np.array(above + left, dtype=np.int64)
+    neighbours = context_neighbours(n_ctx_rowcol)
+    return np.array([dr * padded_width + dc for dr, dc in neighbours], dtype=np.int64)
 
 
 def padded_flat_positions(height: int, width: int, n_ctx_rowcol: int) -> np.ndarray:

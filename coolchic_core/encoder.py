@@ -1,5 +1,5 @@
-"""Encoding an image: train (overfit) the model, quantize its MLPs, write a v1 bitstream,
-then decode those bytes to report what any decoder will get."""
+"""Encoding an image: train (overfit) the model, quantize its networks and write the bytes
+of the chosen format, then decode those bytes to report what any decoder will get."""
 
 from __future__ import annotations
 
@@ -12,17 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from coolchic_core.arm_fixed_point import FixedPointArm
+from coolchic_core import formats
 from coolchic_core.decoder import DecodedImage, decode_bitstream
 from coolchic_core.errors import InputError
 from coolchic_core.image_io import image_to_rgb8, read_image, rgb8_to_float
-from coolchic_core.latent_coding import latent_rate_bits
-from coolchic_core.metrics import mse, psnr_db, psnr_db_from_mse
-from coolchic_core.mlp_params import Layer
-from coolchic_core.nn_quant import QuantizedMlp, search_q_steps
+from coolchic_core.metrics import psnr_db
 from coolchic_core.presets import ModelConfig, get_preset, override
-from coolchic_core.reconstruction import synthesis_features, synthesize
-from coolchic_core.writer import MAX_SYMBOL_BOUND, check_v1_model, write_v1
 
 RESULT_FIELDS = (
     "psnr",
@@ -73,9 +68,10 @@ def encode(
     progress=None,
     model_config: ModelConfig | None = None,
     exhaustive_q_step_search: bool | None = None,
+    format: str = "v1",
     **overrides,
 ) -> EncodeResult:
-    """Encode `image` at rate-distortion trade-off `lmbda` into a v1 bitstream.
+    """Encode `image` at rate-distortion trade-off `lmbda` into a bitstream of `format`.
 
     `overrides` replace fields of the preset's TrainingConfig (n_itr, start_lr,
     n_trial_warmup, ...); `threads` sets torch's CPU threads for this process.
@@ -95,14 +91,15 @@ def encode(
         if int(threads) < 1:
             raise InputError(f"threads must be at least 1, got {threads}")
         torch.set_num_threads(int(threads))
+    bitstream_format = formats.get(format)
     original = rgb8_to_float(load_image(image))
-    check_v1_model(model_config, original.shape[0], original.shape[1])
+    bitstream_format.check_model(model_config, original.shape[0], original.shape[1])
     start = time.perf_counter()
     fitted = fit(original, lmbda, model_config, config, seed=seed, progress=progress, device=device)
     if exhaustive_q_step_search is None:
         exhaustive_q_step_search = preset == "paper"
-    bitstream, estimates = quantize_and_write(
-        fitted, original, lmbda, model_config.n_ctx_rowcol, exhaustive_q_step_search
+    bitstream, estimates = bitstream_format.write(
+        fitted, original, lmbda, model_config, exhaustive_q_step_search
     )
     encode_time_s = time.perf_counter() - start
     decoded = decode_bitstream(bitstream)
@@ -116,70 +113,3 @@ def encode(
     return EncodeResult(
         bitstream, {k: metrics[k] for k in RESULT_FIELDS}, decoded, fitted, encode_time_s
     )
-
-
-def _as_layers(pairs) -> list[Layer]:
-    return [
-        Layer(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in pairs
-    ]
-
-
-def _fits_format(candidate: QuantizedMlp) -> bool:
-    return candidate.max_abs_integer + 2 <= MAX_SYMBOL_BOUND
-
-
-def quantize_and_write(
-    fitted, original: np.ndarray, lmbda: float, n_ctx_rowcol: int, exhaustive: bool = True
-) -> tuple[bytes, dict]:
-    """Search the MLP q-steps (synthesis, then ARM) and write the bitstream."""
-    latents = [np.asarray(grid, dtype=np.int32) for grid in fitted.latents_int]
-    n_pixels = original.shape[0] * original.shape[1]
-    features = synthesis_features(latents)
-
-    def synthesis_cost(candidate: QuantizedMlp):
-        if not _fits_format(candidate):
-            return np.inf, 0.0
-        return mse(synthesize(features, candidate.layers), original), 0.0
-
-    synthesis, _ = search_q_steps(
-        _as_layers(fitted.synthesis_layers),
-        "synthesis",
-        synthesis_cost,
-        lmbda,
-        n_pixels,
-        exhaustive,
-    )
-    distortion = mse(synthesize(features, synthesis.layers), original)
-    latent_rate = _LatentRate(latents, n_ctx_rowcol)
-
-    def arm_cost(candidate: QuantizedMlp):
-        if not _fits_format(candidate):
-            return np.inf, 0.0
-        return distortion, latent_rate.bits(candidate.layers)
-
-    arm, _ = search_q_steps(
-        _as_layers(fitted.arm_layers), "arm", arm_cost, lmbda, n_pixels, exhaustive
-    )
-    bitstream = write_v1(latents, arm, synthesis, n_ctx_rowcol)
-    latent_bits = latent_rate.bits(arm.layers)
-    mlp_bits = arm.rate_bits + synthesis.rate_bits
-    estimates = {
-        "psnr": psnr_db_from_mse(distortion),
-        "rate_latent_bpp": latent_bits / n_pixels,
-        "rate_mlp_bpp": mlp_bits / n_pixels,
-        "rate_all_bpp": (latent_bits + mlp_bits) / n_pixels,
-    }
-    return bitstream, estimates
-
-
-class _LatentRate:
-    """Rate of fixed latents under candidate ARMs (contexts gathered chunk by chunk)."""
-
-    def __init__(self, latents: list[np.ndarray], n_ctx_rowcol: int):
-        self.latents = latents
-        self.n_ctx_rowcol = n_ctx_rowcol
-        self.max_abs = max(int(np.max(np.abs(grid), initial=0)) for grid in latents) + 2
-
-    def bits(self, layers: list[Layer]) -> float:
-        arm = FixedPointArm(layers, max_abs_input=self.max_abs)
-        return latent_rate_bits(self.latents, arm, self.n_ctx_rowcol)

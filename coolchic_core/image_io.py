@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from coolchic_core.atomic_io import atomic_write_bytes
 from coolchic_core.errors import InputError
-from coolchic_core.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE_PX
+from coolchic_core.limits import image_size_problem
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 
@@ -47,13 +47,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def check_image_size(width: int, height: int) -> None:
     """Refuse images beyond the documented limits, before decoding their pixels."""
-    if width < 1 or height < 1:
-        raise InputError(f"image of {width}x{height} pixels is empty")
-    if width * height > MAX_IMAGE_PIXELS or max(width, height) > MAX_IMAGE_SIDE_PX:
-        raise InputError(
-            f"image of {width}x{height} pixels exceeds the maximum of {MAX_IMAGE_PIXELS} "
-            f"pixels and {MAX_IMAGE_SIDE_PX} per side"
-        )
+    problem = image_size_problem(height, width)
+    if problem is not None:
+        raise InputError(problem)
 
 
 def image_to_rgb8(image: Image.Image) -> np.ndarray:

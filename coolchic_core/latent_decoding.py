@@ -22,11 +22,7 @@ from coolchic_core.context import (
     padded_shape,
 )
 from coolchic_core.entropy import LaplaceDecoder
-
-
-def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
-    """Grid i is ceil(H / 2^i) x ceil(W / 2^i)."""
-    return [(-(-height // 2**i), -(-width // 2**i)) for i in range(n_grids)]
+from coolchic_core.grids import grid_shapes  # noqa: F401 (decoders import it from here)
 
 
 @dataclass

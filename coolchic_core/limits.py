@@ -17,3 +17,15 @@ MAX_N_CTX_ROWCOL = 8
 # pixels = 1.2e10) fits with room for larger models on smaller images; a header
 # that asks for more is refused before anything is allocated.
 MAX_DECODE_MULTIPLICATIONS = 4096 * 4096 * 2000
+
+
+def image_size_problem(height: int, width: int) -> str | None:
+    """Why an image of this size is refused (by the encoder and by every decoder), or None."""
+    if height < 1 or width < 1:
+        return f"image of {width}x{height} pixels is empty"
+    if max(height, width) > MAX_IMAGE_SIDE_PX or height * width > MAX_IMAGE_PIXELS:
+        return (
+            f"image of {width}x{height} pixels exceeds the supported maximum of "
+            f"{MAX_IMAGE_PIXELS} pixels and {MAX_IMAGE_SIDE_PX} per side"
+        )
+    return None

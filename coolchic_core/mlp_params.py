@@ -14,10 +14,15 @@ class Layer:
     weight: np.ndarray
     bias: np.ndarray
 
-    @property
-    def is_residual(self) -> bool:
-        """v1 rule: a layer whose input and output widths agree is residual (y = Wx + b + x)."""
-        return self.weight.shape[0] == self.weight.shape[1]
+    def is_residual(self, index: int, n_layers: int) -> bool:
+        """Whether this layer, number `index` of `n_layers`, is residual (see `is_residual`)."""
+        return is_residual(index, n_layers, self.weight.shape[1], self.weight.shape[0])
+
+
+def is_residual(index: int, n_layers: int, n_in: int, n_out: int) -> bool:
+    """Format rule: a hidden layer whose input and output widths agree is residual,
+    y = Wx + b + x; the output layer never is."""
+    return index < n_layers - 1 and n_in == n_out
 
 
 def layer_shapes(n_inputs: int, hidden_widths: tuple[int, ...], n_outputs: int) -> list[tuple]:
@@ -27,7 +32,13 @@ def layer_shapes(n_inputs: int, hidden_widths: tuple[int, ...], n_outputs: int) 
 
 
 def n_weights(shapes: list[tuple]) -> int:
+    """Number of weights, which is also the multiplications of one evaluation."""
     return sum(out * inp for out, inp in shapes)
+
+
+def n_multiplications(n_inputs: int, hidden_widths: tuple[int, ...], n_outputs: int) -> int:
+    """Multiplications of one evaluation of the MLP."""
+    return n_weights(layer_shapes(n_inputs, hidden_widths, n_outputs))
 
 
 def n_biases(shapes: list[tuple]) -> int:

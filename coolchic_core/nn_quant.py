@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coolchic_core.bitstream.scale_table import nearest_scale_index, scale_table
 from coolchic_core.entropy import round_model_parameter
 from coolchic_core.errors import InputError
 from coolchic_core.laplace import laplace_bits
 from coolchic_core.mlp_params import Layer, flat_biases, flat_weights, layers_from_flat, q_steps
-
-MAX_SYMBOL_VALUE = 65535  # the v1 header holds the symbol bound A in 2 bytes
+from coolchic_core.scale_table import nearest_scale_index, scale_table
+from coolchic_core.symbol_bound import fits_symbol_bound
 
 
 @dataclass(frozen=True)
@@ -120,9 +119,9 @@ def search_q_steps(
 
 
 def _finest_fitting_index(values: np.ndarray, mlp: str) -> int:
-    """The finest q-step whose integers fit the v1 symbol bound (A <= 65535)."""
+    """The finest q-step whose integers fit the symbol bound."""
     largest = float(np.max(np.abs(values), initial=0.0))
     for index, step in enumerate(q_steps(mlp)):
-        if round(largest / step) + 2 <= MAX_SYMBOL_VALUE:
+        if fits_symbol_bound(round(largest / step)):
             return index
     return len(q_steps(mlp)) - 1

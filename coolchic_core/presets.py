@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from coolchic_core.context import n_context
 from coolchic_core.errors import InputError
 
 
@@ -36,7 +37,7 @@ class ModelConfig:
     @property
     def n_ctx(self) -> int:
         """Number of causal context values of the ARM: 2n(n+1)."""
-        return 2 * self.n_ctx_rowcol * (self.n_ctx_rowcol + 1)
+        return n_context(self.n_ctx_rowcol)
 
 
 @dataclass(frozen=True)

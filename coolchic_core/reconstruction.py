@@ -8,21 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from coolchic_core.mlp_params import Layer
-
-
-def upsample_and_stack(latents: list[torch.Tensor]) -> torch.Tensor:
-    """Grids (h_i, w_i) to one (N, H, W) tensor, channels [grid 0 .. grid N-1].
-
-    U = grid N-1; for i = N-2 .. 0: U = bicubic(U, size of grid i), then U = [grid i, U].
-    """
-    upsampled = latents[-1][None, None]
-    for grid in reversed(latents[:-1]):
-        upsampled = F.interpolate(upsampled, size=grid.shape, mode="bicubic", align_corners=False)
-        upsampled = torch.cat((grid[None, None], upsampled), dim=1)
-    return upsampled[0]
+from coolchic_core.model.upsampling import upsample_cascade
 
 
 def run_synthesis(features: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
@@ -33,9 +21,9 @@ def run_synthesis(features: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
         weight = torch.from_numpy(np.ascontiguousarray(layer.weight))
         bias = torch.from_numpy(np.ascontiguousarray(layer.bias))
         output = torch.addmm(bias, values, weight.T)
+        if layer.is_residual(index, len(layers)):
+            output += values
         if index < last:
-            if layer.is_residual:  # hidden layers only, as the format says
-                output += values
             output.relu_()
         values = output
     return values
@@ -45,7 +33,7 @@ def run_synthesis(features: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
 def synthesis_features(latents: list[np.ndarray]) -> torch.Tensor:
     """The synthesis input (H, W, N): upsampled and stacked latent grids."""
     grids = [torch.from_numpy(np.asarray(grid, dtype=np.float32)) for grid in latents]
-    return upsample_and_stack(grids).permute(1, 2, 0)
+    return upsample_cascade(grids).permute(1, 2, 0)
 
 
 # Pixels per synthesis batch: bounds the hidden layers' memory on large images.

@@ -81,9 +81,7 @@ def test_smoke_bench_with_two_workers(crops, tmp_path, capsys):
 
     before = _row_texts(out)
     capsys.readouterr()
-    started = time.perf_counter()
     assert main(_argv(crops, out, "--workers", "2")) == 0
-    assert time.perf_counter() - started < 5.0
     assert "done 0, skipped 4, failed 0" in capsys.readouterr().err
     assert _row_texts(out) == before
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -47,9 +48,27 @@ def test_gpu_slots_pin_one_job_per_device():
         spans.sort()
         for (_, previous_end), (start, _) in zip(spans, spans[1:], strict=False):
             assert previous_end <= start
-    first_start = min(r["start"] for r in results)
-    last_end = max(r["end"] for r in results)
-    assert last_end - first_start < 6 * JOB_S  # the two devices worked in parallel
+
+
+def _meeting_job(job, device, threads):
+    """Mark this device as started, then wait for the other device to start too."""
+    index, folder = job
+    Path(folder, f"started-{device}").touch()
+    other = "cuda:1" if device == "cuda:0" else "cuda:0"
+    deadline = time.monotonic() + 60.0  # only reached if the devices do not run together
+    while time.monotonic() < deadline:
+        if Path(folder, f"started-{other}").exists():
+            return {"job": index, "met": True}
+        time.sleep(0.01)
+    return {"job": index, "met": False}
+
+
+def test_gpu_slots_run_in_parallel(tmp_path):
+    pool = LocalPool(workers=1, devices=["cuda:0", "cuda:1"], threads=1)
+    jobs = [(index, str(tmp_path)) for index in range(4)]
+    results = [outcome for _, outcome in pool.run(jobs, _meeting_job)]
+    assert sorted(r["job"] for r in results) == list(range(4))
+    assert all(r["met"] for r in results)  # each device's first job saw the other one start
 
 
 def test_a_dead_worker_becomes_an_error_not_a_hang():

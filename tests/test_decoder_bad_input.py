@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from coolchic_cli import main
 from coolchic_core import CoolChicError, decode_bitstream
-from coolchic_core.bitstream.header_v1 import parse_header, write_header
+from coolchic_core.formats.v1.header import parse_header, write_header
 from tests.conftest import REFERENCE
 
 SMALL = REFERENCE / "bitstreams" / "kodim19-lambda02.bin"

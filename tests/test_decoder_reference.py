@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from coolchic_core import decode_bitstream
-from coolchic_core.bitstream.header_v1 import parse_header, write_header
-from coolchic_core.bitstream.scale_table import scale_table
+from coolchic_core.formats.v1.header import parse_header, write_header
 from coolchic_core.image_io import read_image, rgb8_to_float
 from coolchic_core.metrics import psnr_db
+from coolchic_core.scale_table import scale_table
 from tests.conftest import REFERENCE
 
 ALL_NAMES = sorted(path.stem for path in REFERENCE.glob("bitstreams/*.bin"))

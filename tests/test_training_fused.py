@@ -68,12 +68,12 @@ def test_fused_matches_pytorch(height, width, config, threads):
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (5, 3), (37, 45), (64, 48)])
 def test_fused_upsampling_matches_pytorch(size):
-    from coolchic_core.model.latents import grid_sizes
+    from coolchic_core.grids import grid_shapes
     from coolchic_core.model.upsampling import upsample_cascade
 
     generator = torch.Generator().manual_seed(2)
     grids = [
-        torch.randn(shape, generator=generator).requires_grad_() for shape in grid_sizes(*size, 7)
+        torch.randn(shape, generator=generator).requires_grad_() for shape in grid_shapes(*size, 7)
     ]
     weights = torch.randn((7, *size), generator=generator)
     ours = KERNELS.upsample(grids)

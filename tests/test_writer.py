@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from coolchic_core.bitstream import v1
 from coolchic_core.decoder import decode_bitstream
+from coolchic_core.formats.v1 import segments as v1
+from coolchic_core.formats.v1.writer import write_v1
 from coolchic_core.nn_quant import quantize_mlp
-from coolchic_core.writer import write_v1
 from tests.conftest import REFERENCE
 
 ALL_NAMES = sorted(path.stem for path in REFERENCE.glob("bitstreams/*.bin"))

@@ -5,15 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def context_offsets(n_ctx_rowcol: int) -> list[tuple[int, int]]:
-    """(row, column) offsets of the 2n(n+1) causal neighbours, in raster order.
-
-    Rows r-n..r-1 at columns c-n..c+n, then row r at columns c-n..c-1.
-    """
-    n = n_ctx_rowcol
-    offsets = [(dr, dc) for dr in range(-n, 0) for dc in range(-n, n + 1)]
-    return offsets + [(0, dc) for dc in range(-n, 0)]
+from coolchic_core.context import context_neighbours
 
 
 def causal_context(latent: torch.Tensor, n_ctx_rowcol: int) -> torch.Tensor:
@@ -26,6 +18,7 @@ def causal_context(latent: torch.Tensor, n_ctx_rowcol: int) -> torch.Tensor:
     height, width = latent.shape
     padded = F.pad(latent, (n, n, n, 0))
     slices = [
-        padded[n + dr : n + dr + height, n + dc : n + dc + width] for dr, dc in context_offsets(n)
+        padded[n + dr : n + dr + height, n + dc : n + dc + width]
+        for dr, dc in context_neighbours(n)
     ]
     return torch.stack(slices).reshape(len(slices), height * width)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-
-def grid_sizes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
-    """Size of grid i: (ceil(H / 2^i), ceil(W / 2^i)), i = 0..n_grids-1."""
-    return [(math.ceil(height / 2**i), math.ceil(width / 2**i)) for i in range(n_grids)]
+from coolchic_core.grids import grid_shapes
 
 
 class LatentGrids(nn.Module):
@@ -22,7 +17,7 @@ class LatentGrids(nn.Module):
 
     def __init__(self, height: int, width: int, n_grids: int) -> None:
         super().__init__()
-        self.sizes = grid_sizes(height, width, n_grids)
+        self.sizes = grid_shapes(height, width, n_grids)
         self.grids = nn.ParameterList(
             [nn.Parameter(torch.zeros(h, w, dtype=torch.float32)) for h, w in self.sizes]
         )

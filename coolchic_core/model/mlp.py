@@ -9,11 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def layer_dims(n_in: int, hidden: tuple[int, ...], n_out: int) -> list[tuple[int, int]]:
-    """(in, out) of each layer, first to last."""
-    widths = [n_in, *hidden, n_out]
-    return list(zip(widths[:-1], widths[1:], strict=True))
+from coolchic_core.mlp_params import is_residual, layer_shapes
 
 
 class Mlp(nn.Module):
@@ -27,7 +23,7 @@ class Mlp(nn.Module):
         self, n_in: int, hidden: tuple[int, ...], n_out: int, generator: torch.Generator
     ) -> None:
         super().__init__()
-        self.dims = layer_dims(n_in, tuple(hidden), n_out)
+        self.dims = [(d_in, d_out) for d_out, d_in in layer_shapes(n_in, tuple(hidden), n_out)]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for index, (d_in, d_out) in enumerate(self.dims):
@@ -41,7 +37,7 @@ class Mlp(nn.Module):
     def is_residual(self, index: int) -> bool:
         """Whether layer `index` is a residual hidden layer."""
         d_in, d_out = self.dims[index]
-        return index < len(self.dims) - 1 and d_in == d_out
+        return is_residual(index, len(self.dims), d_in, d_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x of shape (C_in, P) to (C_out, P)."""

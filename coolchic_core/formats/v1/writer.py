@@ -1,30 +1,24 @@
-"""Writing a v1 bitstream from quantized MLPs and integer latents."""
+"""Writing a v1 bitstream: MLP q-step search, then header and segments."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from coolchic_core.arm_fixed_point import FixedPointArm
-from coolchic_core.bitstream import v1
-from coolchic_core.bitstream.header_v1 import HeaderV1, validate_header, write_header
 from coolchic_core.errors import BitstreamError, InputError
-from coolchic_core.latent_coding import encode_grid
-from coolchic_core.nn_quant import QuantizedMlp
+from coolchic_core.formats.v1 import segments
+from coolchic_core.formats.v1.header import HeaderV1, validate_header, write_header
+from coolchic_core.latent_coding import encode_grid, latent_rate_bits
+from coolchic_core.metrics import mse, psnr_db_from_mse
+from coolchic_core.mlp_params import Layer
+from coolchic_core.nn_quant import QuantizedMlp, search_q_steps
+from coolchic_core.reconstruction import synthesis_features, synthesize
+from coolchic_core.symbol_bound import fits_symbol_bound, symbol_bound
 
-MAX_SYMBOL_BOUND = 65535
 
-
-def symbol_bound(max_abs_integer: int) -> int:
-    """A = ceil(max |integer| + 2) (format spec, section 9)."""
-    bound = int(math.ceil(max_abs_integer + 2))
-    if bound > MAX_SYMBOL_BOUND:
-        raise InputError(
-            f"a quantized value of magnitude {max_abs_integer} does not fit the "
-            "v1 format (at most 65533)"
-        )
-    return bound
+def latent_symbol_bound(latents: list[np.ndarray]) -> int:
+    """The symbol bound A of the latent streams."""
+    return symbol_bound(max(int(np.max(np.abs(grid), initial=0)) for grid in latents))
 
 
 def write_v1(
@@ -32,7 +26,7 @@ def write_v1(
 ) -> bytes:
     """The complete v1 bitstream."""
     bound_nn = symbol_bound(max(arm.max_abs_integer, synthesis.max_abs_integer))
-    bound_latent = symbol_bound(max(int(np.max(np.abs(grid), initial=0)) for grid in latents))
+    bound_latent = latent_symbol_bound(latents)
     fixed_point_arm = FixedPointArm(arm.layers, max_abs_input=bound_latent)
     latent_segments = [
         encode_grid(grid, fixed_point_arm, n_ctx_rowcol, bound_latent) for grid in latents
@@ -40,13 +34,13 @@ def write_v1(
     nn_segments = {}
     for name, mlp in (("arm", arm), ("synthesis", synthesis)):
         for kind, params in (("weight", mlp.weights), ("bias", mlp.biases)):
-            nn_segments[(name, kind)] = v1.encode_parameter_segment(
+            nn_segments[(name, kind)] = segments.encode_parameter_segment(
                 params.integers, params.scale_index, bound_nn
             )
     header = _header(
         latents, arm, synthesis, n_ctx_rowcol, bound_nn, bound_latent, nn_segments, latent_segments
     )
-    return v1.assemble(header, nn_segments, latent_segments)
+    return segments.assemble(header, nn_segments, latent_segments)
 
 
 def _hidden(mlp: QuantizedMlp) -> tuple[int, int]:
@@ -125,3 +119,70 @@ def check_v1_model(model_config, height: int, width: int) -> None:
         write_header(header)
     except BitstreamError as exc:
         raise InputError(f"this model cannot be written as v1: {exc}") from None
+
+
+def _as_layers(pairs) -> list[Layer]:
+    return [
+        Layer(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in pairs
+    ]
+
+
+def _fits_format(candidate: QuantizedMlp) -> bool:
+    return fits_symbol_bound(candidate.max_abs_integer)
+
+
+def quantize_and_write(
+    fitted, original: np.ndarray, lmbda: float, n_ctx_rowcol: int, exhaustive: bool = True
+) -> tuple[bytes, dict]:
+    """Search the MLP q-steps (synthesis, then ARM) and write the bitstream."""
+    latents = [np.asarray(grid, dtype=np.int32) for grid in fitted.latents_int]
+    n_pixels = original.shape[0] * original.shape[1]
+    features = synthesis_features(latents)
+
+    def synthesis_cost(candidate: QuantizedMlp):
+        if not _fits_format(candidate):
+            return np.inf, 0.0
+        return mse(synthesize(features, candidate.layers), original), 0.0
+
+    synthesis, _ = search_q_steps(
+        _as_layers(fitted.synthesis_layers),
+        "synthesis",
+        synthesis_cost,
+        lmbda,
+        n_pixels,
+        exhaustive,
+    )
+    distortion = mse(synthesize(features, synthesis.layers), original)
+    latent_rate = _LatentRate(latents, n_ctx_rowcol)
+
+    def arm_cost(candidate: QuantizedMlp):
+        if not _fits_format(candidate):
+            return np.inf, 0.0
+        return distortion, latent_rate.bits(candidate.layers)
+
+    arm, _ = search_q_steps(
+        _as_layers(fitted.arm_layers), "arm", arm_cost, lmbda, n_pixels, exhaustive
+    )
+    bitstream = write_v1(latents, arm, synthesis, n_ctx_rowcol)
+    latent_bits = latent_rate.bits(arm.layers)
+    mlp_bits = arm.rate_bits + synthesis.rate_bits
+    estimates = {
+        "psnr": psnr_db_from_mse(distortion),
+        "rate_latent_bpp": latent_bits / n_pixels,
+        "rate_mlp_bpp": mlp_bits / n_pixels,
+        "rate_all_bpp": (latent_bits + mlp_bits) / n_pixels,
+    }
+    return bitstream, estimates
+
+
+class _LatentRate:
+    """Rate of fixed latents under candidate ARMs (contexts gathered chunk by chunk)."""
+
+    def __init__(self, latents: list[np.ndarray], n_ctx_rowcol: int):
+        self.latents = latents
+        self.n_ctx_rowcol = n_ctx_rowcol
+        self.max_abs = latent_symbol_bound(latents)
+
+    def bits(self, layers: list[Layer]) -> float:
+        arm = FixedPointArm(layers, max_abs_input=self.max_abs)
+        return latent_rate_bits(self.latents, arm, self.n_ctx_rowcol)

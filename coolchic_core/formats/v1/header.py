@@ -9,16 +9,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from coolchic_core.context import n_context
 from coolchic_core.errors import BitstreamError
+from coolchic_core.grids import n_latents
 from coolchic_core.limits import (
     MAX_DECODE_MULTIPLICATIONS,
-    MAX_IMAGE_PIXELS,
-    MAX_IMAGE_SIDE_PX,
     MAX_LATENT_GRIDS,
     MAX_MLP_HIDDEN_LAYERS,
     MAX_MLP_WIDTH,
     MAX_N_CTX_ROWCOL,
+    image_size_problem,
 )
+from coolchic_core.mlp_params import n_multiplications
 
 FIXED_HEADER_BYTES = 36
 BYTES_PER_LATENT_LENGTH = 3
@@ -102,7 +104,7 @@ class HeaderV1:
     @property
     def n_ctx(self) -> int:
         """Number of context values of the ARM: 2n(n+1)."""
-        return 2 * self.n_ctx_rowcol * (self.n_ctx_rowcol + 1)
+        return n_context(self.n_ctx_rowcol)
 
     def q_step_index(self, mlp: str, kind: str) -> int:
         return getattr(self, f"q_step_index_{mlp}_{kind}")
@@ -194,25 +196,18 @@ def validate_header(header: HeaderV1, n_bytes_file: int | None = None) -> None:
     _check_segment_lengths(header, n_bytes_file)
 
 
-def _mlp_multiplications(n_inputs: int, n_hidden: int, width: int, n_outputs: int) -> int:
-    widths = [n_inputs] + [width] * n_hidden + [n_outputs]
-    return sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=False))
-
-
-def decoding_multiplications(header: HeaderV1) -> int:
-    """Multiplications of the whole decoding (ARM per latent, synthesis per pixel)."""
-    n_latents = sum(
-        -(-header.height // 2**i) * -(-header.width // 2**i) for i in range(header.latent_n_grids)
-    )
-    arm = _mlp_multiplications(header.n_ctx, header.arm_n_hidden_layers, header.arm_hidden_width, 2)
-    synthesis = _mlp_multiplications(
-        header.latent_n_grids, header.synthesis_n_hidden_layers, header.synthesis_hidden_width, 3
-    )
-    return n_latents * arm + header.height * header.width * synthesis
+def multiplications(header: HeaderV1) -> dict:
+    """Multiplications of one ARM evaluation (one per latent), of the synthesis (one per
+    pixel), and of the whole decoding."""
+    arm = n_multiplications(header.n_ctx, header.layers_arm, 2)
+    synthesis = n_multiplications(header.latent_n_grids, header.layers_synthesis, 3)
+    n_latent_values = n_latents(header.height, header.width, header.latent_n_grids)
+    total = n_latent_values * arm + header.height * header.width * synthesis
+    return {"arm": arm, "synthesis": synthesis, "n_latents": n_latent_values, "total": total}
 
 
 def _check_decoding_cost(header: HeaderV1) -> None:
-    cost = decoding_multiplications(header)
+    cost = multiplications(header)["total"]
     if cost > MAX_DECODE_MULTIPLICATIONS:
         raise BitstreamError(
             f"decoding would take {cost:.2e} multiplications, more than the supported "
@@ -221,13 +216,9 @@ def _check_decoding_cost(header: HeaderV1) -> None:
 
 
 def _check_image_size(height: int, width: int) -> None:
-    if height < 1 or width < 1:
-        raise BitstreamError(f"invalid image size {width}x{height}")
-    if max(height, width) > MAX_IMAGE_SIDE_PX or height * width > MAX_IMAGE_PIXELS:
-        raise BitstreamError(
-            f"image size {width}x{height} exceeds the supported maximum "
-            f"({MAX_IMAGE_PIXELS} pixels, {MAX_IMAGE_SIDE_PX} per side)"
-        )
+    problem = image_size_problem(height, width)
+    if problem is not None:
+        raise BitstreamError(problem)
 
 
 def _check_mlp_shape(name: str, n_hidden_layers: int, hidden_width: int) -> None:
@@ -242,7 +233,7 @@ def _check_mlp_shape(name: str, n_hidden_layers: int, hidden_width: int) -> None
 
 
 def _check_indices(header: HeaderV1) -> None:
-    from coolchic_core.bitstream.scale_table import N_SCALES
+    from coolchic_core.scale_table import N_SCALES
 
     n_steps = {"arm": N_ARM_Q_STEPS, "synthesis": N_SYNTHESIS_Q_STEPS}
     for mlp in MLP_NAMES:
@@ -288,3 +279,37 @@ def _to_bytes(name: str, value: int, width: int) -> bytes:
     if not 0 <= value < 256**width:
         raise BitstreamError(f"header field {name}={value} does not fit in {width} bytes")
     return int(value).to_bytes(width, "big")
+
+
+_MEANINGS = {
+    "n_bytes_header": "bytes of this header, 36 + 3 x latent_n_grids",
+    "height": "image height in pixels",
+    "width": "image width in pixels",
+    "n_ctx_rowcol": "ARM context half-size n: 2n(n+1) causal neighbours",
+    "arm_n_hidden_layers": "hidden layers of the ARM",
+    "arm_hidden_width": "width of every ARM hidden layer",
+    "synthesis_n_hidden_layers": "hidden layers of the synthesis",
+    "synthesis_hidden_width": "width of every synthesis hidden layer",
+    "ac_max_val_nn": "symbol bound of the MLP parameter streams",
+    "ac_max_val_latent": "symbol bound of the latent streams",
+    "latent_n_grids": "number of latent grids N",
+}
+
+
+def _meaning(name: str) -> str:
+    if name in _MEANINGS:
+        return _MEANINGS[name]
+    kind, mlp_param = name.split("_index_") if "_index_" in name else ("n_bytes", name[8:])
+    what = {"q_step": "q-step index", "scale": "scale-table index", "n_bytes": "bytes"}[kind]
+    return f"{what} of the {mlp_param.replace('_', ' ')} segment"
+
+
+def declared_fields(n_grids: int | None = None) -> list[tuple[str, int, str]]:
+    """(name, width in bytes, meaning) of every field in stream order; the per-grid
+    lengths come last, one per grid (shown once, as `n_bytes_per_latent[i]`, if
+    `n_grids` is None)."""
+    fields = [(name, width, _meaning(name)) for name, width in _FIXED_FIELDS]
+    per_grid = [f"n_bytes_per_latent[{i}]" for i in range(n_grids)] if n_grids else None
+    for name in per_grid or ["n_bytes_per_latent[i]"]:
+        fields.append((name, BYTES_PER_LATENT_LENGTH, "bytes of the segment of latent grid i"))
+    return fields

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coolchic_core.bitstream.header_v1 import (
+from coolchic_core.entropy import LaplaceDecoder, encode_laplace
+from coolchic_core.errors import BitstreamError
+from coolchic_core.formats.v1.header import (
     MLP_NAMES,
     PARAM_KINDS,
     HeaderV1,
@@ -14,11 +16,9 @@ from coolchic_core.bitstream.header_v1 import (
     validate_header,
     write_header,
 )
-from coolchic_core.bitstream.scale_table import scale_table
-from coolchic_core.entropy import LaplaceDecoder, encode_laplace
-from coolchic_core.errors import BitstreamError
 from coolchic_core.mlp_params import Layer, layer_shapes, layers_from_flat, n_biases, n_weights
 from coolchic_core.mlp_params import q_steps as q_step_table
+from coolchic_core.scale_table import scale_table
 
 __all__ = ["HeaderV1", "ParsedV1", "parse", "assemble", "decode_mlps", "mlp_shapes"]
 
