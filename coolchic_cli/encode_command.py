@@ -56,17 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--layers_synthesis",
         type=_int_list,
-        default=(12, 12),
-        help="hidden layer widths of the synthesis (default 12,12)",
+        help="v1: hidden layer widths of the synthesis (default 12,12)",
     )
-    add(
-        "--layers_arm",
-        type=_int_list,
-        default=(12, 12),
-        help="hidden layer widths of the ARM (default 12,12)",
-    )
-    add("--n_ctx_rowcol", type=int, default=2, help="ARM context rows/columns (default 2)")
-    add("--latent_n_grids", type=int, default=7, help="number of latent grids (default 7)")
+    add("--layers_arm", type=_int_list, help="v1: hidden layer widths of the ARM (default 12,12)")
+    add("--n_ctx_rowcol", type=int, help="v1: ARM context rows/columns (default 2)")
+    add("--latent_n_grids", type=int, help="v1: number of latent grids (default 7)")
     add("--seed", type=int, default=0, help="random seed (default 0)")
     add("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     add("--quiet", action="store_true", help="no progress bar")
@@ -83,13 +77,35 @@ def _check_args(args) -> None:
         raise InputError(f"--start_lr must be a positive number, got {args.start_lr}")
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be at least 1, got {args.threads}")
-    if not 1 <= args.latent_n_grids <= MAX_LATENT_GRIDS:
-        raise InputError(f"--latent_n_grids must be between 1 and {MAX_LATENT_GRIDS}")
-    if not 1 <= args.n_ctx_rowcol <= MAX_N_CTX_ROWCOL:
-        raise InputError(f"--n_ctx_rowcol must be between 1 and {MAX_N_CTX_ROWCOL}")
+    _check_architecture_options(args)
     _check_outputs(args)
     if args.device != "cpu":
         _check_device(args.device)
+
+
+ARCHITECTURE_OPTIONS = ("layers_synthesis", "layers_arm", "n_ctx_rowcol", "latent_n_grids")
+
+
+def _check_architecture_options(args) -> None:
+    given = [name for name in ARCHITECTURE_OPTIONS if getattr(args, name) is not None]
+    if args.format != "v1" and given:
+        raise InputError(
+            f"--{given[0]} describes a v1 architecture; format {args.format} has its own"
+        )
+    if args.latent_n_grids is not None and not 1 <= args.latent_n_grids <= MAX_LATENT_GRIDS:
+        raise InputError(f"--latent_n_grids must be between 1 and {MAX_LATENT_GRIDS}")
+    if args.n_ctx_rowcol is not None and not 1 <= args.n_ctx_rowcol <= MAX_N_CTX_ROWCOL:
+        raise InputError(f"--n_ctx_rowcol must be between 1 and {MAX_N_CTX_ROWCOL}")
+
+
+def _model_config(args):
+    """The v1 architecture from the options (the paper's where unset); None for other formats."""
+    if args.format != "v1":
+        return None
+    from coolchic_core.presets import ModelConfig
+
+    given = {name: getattr(args, name) for name in ARCHITECTURE_OPTIONS}
+    return ModelConfig(**{name: value for name, value in given.items() if value is not None})
 
 
 def _check_outputs(args) -> None:
@@ -159,15 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     _check_args(args)
     from coolchic_core import encode
     from coolchic_core.image_io import read_image
-    from coolchic_core.presets import ModelConfig
 
     image = read_image(args.input)
-    model_config = ModelConfig(
-        latent_n_grids=args.latent_n_grids,
-        layers_synthesis=args.layers_synthesis,
-        layers_arm=args.layers_arm,
-        n_ctx_rowcol=args.n_ctx_rowcol,
-    )
+    model_config = _model_config(args)
     bar = None if args.quiet else _ProgressBar()
     try:
         result = encode(

@@ -86,12 +86,12 @@ def encode(
     config = override(get_preset(preset), **overrides)
     if not (math.isfinite(config.start_lr) and config.start_lr > 0):
         raise InputError(f"start_lr must be a positive number, got {config.start_lr}")
-    model_config = model_config or ModelConfig()
     if threads is not None:
         if int(threads) < 1:
             raise InputError(f"threads must be at least 1, got {threads}")
         torch.set_num_threads(int(threads))
     bitstream_format = formats.get(format)
+    model_config = model_config or bitstream_format.default_model_config()
     original = rgb8_to_float(load_image(image))
     bitstream_format.check_model(model_config, original.shape[0], original.shape[1])
     start = time.perf_counter()

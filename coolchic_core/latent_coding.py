@@ -46,3 +46,14 @@ def encode_grid(grid: np.ndarray, arm: FixedPointArm, n_ctx_rowcol: int, bound: 
     means, scales = grid_means_scales(grid, arm, n_ctx_rowcol)
     order = coding_order(height, width, n_ctx_rowcol)
     return encode_laplace(grid.ravel()[order], means[order], scales[order], bound)
+
+
+class LatentRate:
+    """Rate in bits of fixed latents under candidate ARMs (the network quantization search)."""
+
+    def __init__(self, latents: list[np.ndarray], n_ctx_rowcol: int, bound: int):
+        self.latents, self.n_ctx_rowcol, self.bound = latents, n_ctx_rowcol, bound
+
+    def bits(self, layers: list) -> float:
+        arm = FixedPointArm(layers, max_abs_input=self.bound)
+        return latent_rate_bits(self.latents, arm, self.n_ctx_rowcol)

@@ -45,14 +45,18 @@ def n_biases(shapes: list[tuple]) -> int:
     return sum(out for out, _ in shapes)
 
 
+N_ARM_Q_STEPS = 8  # 2^-7 .. 2^0
+N_SYNTHESIS_Q_STEPS = 17  # 2^-16 .. 2^0
+
+
 def arm_q_steps() -> np.ndarray:
     """ARM q-steps 2^-7 .. 2^0 (index 0..7)."""
-    return 2.0 ** np.arange(-7, 1, dtype=np.float64)
+    return 2.0 ** np.arange(1 - N_ARM_Q_STEPS, 1, dtype=np.float64)
 
 
 def synthesis_q_steps() -> np.ndarray:
     """Synthesis q-steps 2^-16 .. 2^0 (index 0..16)."""
-    return 2.0 ** np.arange(-16, 1, dtype=np.float64)
+    return 2.0 ** np.arange(1 - N_SYNTHESIS_Q_STEPS, 1, dtype=np.float64)
 
 
 def q_steps(mlp: str) -> np.ndarray:

@@ -39,6 +39,14 @@ class ModelConfig:
         """Number of causal context values of the ARM: 2n(n+1)."""
         return n_context(self.n_ctx_rowcol)
 
+    uses_fused_kernels = True  # the fused CPU kernels implement this architecture
+
+    def training_model(self, height: int, width: int, generator):
+        """The v1 model to train (`coolchic_core.model.CoolChic`)."""
+        from coolchic_core.model.coolchic import CoolChic
+
+        return CoolChic(height, width, self, generator)
+
 
 @dataclass(frozen=True)
 class TrainingConfig:

@@ -83,7 +83,7 @@ class TrainingSession:
         self.kernels = None
 
     def new_model(self, height: int, width: int) -> CoolChic:
-        model = CoolChic(height, width, self.model_config, self.generator)
+        model = self.model_config.training_model(height, width, self.generator)
         model.kernels = self.kernels
         return model
 
@@ -250,7 +250,7 @@ def _check_image(image: np.ndarray) -> np.ndarray:
 
 def select_kernels(cfg: TrainingConfig, model_config: ModelConfig):
     """The fused kernels of `coolchic_core.model.fused` if wanted and available."""
-    if cfg.impl == "torch":
+    if cfg.impl == "torch" or not model_config.uses_fused_kernels:
         return None
     from coolchic_core.model import fused
 
@@ -296,7 +296,7 @@ def load_model(
     state_dict: dict[str, torch.Tensor], height: int, width: int, model_config: ModelConfig
 ) -> CoolChic:
     """Rebuild the trained model of a `FitResult.state_dict` (PyTorch implementation)."""
-    model = CoolChic(height, width, model_config, torch.Generator().manual_seed(0))
+    model = model_config.training_model(height, width, torch.Generator().manual_seed(0))
     model.load_state_dict(state_dict)
     return model
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coolchic_cli import main
-from coolchic_core import CoolChicError, decode_bitstream
 from coolchic_core.formats.v1.header import parse_header, write_header
 from tests.conftest import REFERENCE
+from tests.fuzzing import assert_decodes_or_refuses, mutate
 
 SMALL = REFERENCE / "bitstreams" / "kodim19-lambda02.bin"
 
@@ -140,18 +140,7 @@ def test_read_only_output_folder(tmp_path, capsys):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_bitstreams_decode_or_raise_own_error(data):
-    original = bytearray(_reference_bytes())
-    n_changes = data.draw(st.integers(1, 8))
-    for _ in range(n_changes):
-        position = data.draw(st.integers(0, len(original) - 1))
-        original[position] = data.draw(st.integers(0, 255))
-    if data.draw(st.booleans()):
-        original = original[: data.draw(st.integers(0, len(original)))]
-    try:
-        decoded = decode_bitstream(bytes(original))
-    except CoolChicError:
-        return
-    assert decoded.rgb8.shape == (decoded.header.height, decoded.header.width, 3)
+    assert_decodes_or_refuses(mutate(_reference_bytes(), data))
 
 
 def test_header_asking_for_too_much_work_is_refused(tmp_path, capsys):

@@ -69,6 +69,9 @@ class RawFormat(Format):
         header = self.read_header(data)
         return {"format": self.name, "format_version": self.version, **header.to_dict()}
 
+    def default_model_config(self):
+        return ModelConfig()
+
     def check_model(self, model_config, height, width):
         return None
 

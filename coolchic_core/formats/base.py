@@ -90,6 +90,10 @@ class Format(abc.ABC):
         """JSON-ready facts about a bitstream, without decoding its latents."""
 
     @abc.abstractmethod
+    def default_model_config(self):
+        """The architecture `encode` trains when none is given."""
+
+    @abc.abstractmethod
     def check_model(self, model_config, height: int, width: int) -> None:
         """InputError, before any training, if this format cannot carry the model."""
 
@@ -101,6 +105,19 @@ class Format(abc.ABC):
         Returns (bitstream bytes, estimates dict with psnr, rate_latent_bpp,
         rate_mlp_bpp and rate_all_bpp).
         """
+
+    def common_info(self, data: bytes, header) -> dict:
+        """The first fields of every format's `info`: format, version, size and rate."""
+        n_pixels = header.height * header.width
+        return {
+            "format": self.name,
+            "format_version": self.version,
+            "n_bytes": len(data),
+            "rate_bpp": 8.0 * len(data) / n_pixels,
+            "img_size": [header.height, header.width],
+            "n_pixels": n_pixels,
+            "header": header.to_dict(),
+        }
 
     def describe(self) -> dict:
         """Name, version, magic and header fields, for listings and docs."""

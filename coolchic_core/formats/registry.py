@@ -9,7 +9,7 @@ from coolchic_core.formats.base import Format
 from coolchic_core.formats.container import check_magic
 
 # Modules whose import registers a built-in format (`register(FORMAT)` at their end).
-_BUILTIN_MODULES = ("coolchic_core.formats.v1",)
+_BUILTIN_MODULES = ("coolchic_core.formats.v1", "coolchic_core.formats.v2")
 _FORMATS: dict[str, Format] = {}
 
 

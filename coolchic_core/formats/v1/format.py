@@ -68,16 +68,9 @@ class V1Format(Format):
 
     def info(self, data: bytes) -> dict:
         header = self.read_header(data)
-        n_pixels = header.height * header.width
         shapes = grid_shapes(header.height, header.width, header.latent_n_grids)
         return {
-            "format": self.name,
-            "format_version": self.version,
-            "n_bytes": len(data),
-            "rate_bpp": 8.0 * len(data) / n_pixels,
-            "img_size": [header.height, header.width],
-            "n_pixels": n_pixels,
-            "header": header.to_dict(),
+            **self.common_info(data, header),
             "architecture": {
                 "latent_n_grids": header.latent_n_grids,
                 "latent_grid_shapes": [list(shape) for shape in shapes],
@@ -95,6 +88,9 @@ class V1Format(Format):
             },
             "mac_per_pixel": self.mac_per_pixel(header),
         }
+
+    def default_model_config(self) -> ModelConfig:
+        return ModelConfig()
 
     def check_model(self, model_config: ModelConfig, height: int, width: int) -> None:
         check_v1_model(model_config, height, width)

@@ -20,12 +20,10 @@ from coolchic_core.limits import (
     MAX_N_CTX_ROWCOL,
     image_size_problem,
 )
-from coolchic_core.mlp_params import n_multiplications
+from coolchic_core.mlp_params import N_ARM_Q_STEPS, N_SYNTHESIS_Q_STEPS, n_multiplications
 
 FIXED_HEADER_BYTES = 36
 BYTES_PER_LATENT_LENGTH = 3
-N_ARM_Q_STEPS = 8  # 2^-7 .. 2^0
-N_SYNTHESIS_Q_STEPS = 17  # 2^-16 .. 2^0
 MLP_NAMES = ("arm", "synthesis")
 PARAM_KINDS = ("weight", "bias")
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coolchic_core.entropy import LaplaceDecoder, encode_laplace
 from coolchic_core.errors import BitstreamError
 from coolchic_core.formats.v1.header import (
     MLP_NAMES,
@@ -18,7 +17,7 @@ from coolchic_core.formats.v1.header import (
 )
 from coolchic_core.mlp_params import Layer, layer_shapes, layers_from_flat, n_biases, n_weights
 from coolchic_core.mlp_params import q_steps as q_step_table
-from coolchic_core.scale_table import scale_table
+from coolchic_core.parameter_coding import decode_parameter_segment
 
 __all__ = ["HeaderV1", "ParsedV1", "parse", "assemble", "decode_mlps", "mlp_shapes"]
 
@@ -71,10 +70,10 @@ def mlp_shapes(header: HeaderV1, mlp: str) -> list[tuple]:
 def _decode_parameters(
     segment: bytes, count: int, header: HeaderV1, mlp: str, kind: str
 ) -> np.ndarray:
-    scale = float(scale_table()[header.scale_index(mlp, kind)])
-    decoder = LaplaceDecoder(segment, header.ac_max_val_nn)
-    symbols = decoder.decode(np.zeros(count), np.full(count, scale))
-    return symbols.astype(np.float64) * q_step_table(mlp)[header.q_step_index(mlp, kind)]
+    integers = decode_parameter_segment(
+        segment, count, header.scale_index(mlp, kind), header.ac_max_val_nn
+    )
+    return integers * q_step_table(mlp)[header.q_step_index(mlp, kind)]
 
 
 def decode_mlps(parsed: ParsedV1) -> tuple[list[Layer], list[Layer]]:
@@ -90,10 +89,3 @@ def decode_mlps(parsed: ParsedV1) -> tuple[list[Layer], list[Layer]]:
         )
         decoded[mlp] = layers_from_flat(shapes, weights, biases)
     return decoded["arm"], decoded["synthesis"]
-
-
-def encode_parameter_segment(integers: np.ndarray, scale_index: int, bound: int) -> bytes:
-    """One MLP parameter set as a range-coded segment (mean 0, the table's scale)."""
-    scale = float(scale_table()[scale_index])
-    count = integers.size
-    return encode_laplace(integers, np.zeros(count), np.full(count, scale), bound)

@@ -8,10 +8,11 @@ from coolchic_core.arm_fixed_point import FixedPointArm
 from coolchic_core.errors import BitstreamError, InputError
 from coolchic_core.formats.v1 import segments
 from coolchic_core.formats.v1.header import HeaderV1, validate_header, write_header
-from coolchic_core.latent_coding import encode_grid, latent_rate_bits
+from coolchic_core.latent_coding import LatentRate, encode_grid
 from coolchic_core.metrics import mse, psnr_db_from_mse
 from coolchic_core.mlp_params import Layer
 from coolchic_core.nn_quant import QuantizedMlp, search_q_steps
+from coolchic_core.parameter_coding import encode_parameter_segment
 from coolchic_core.reconstruction import synthesis_features, synthesize
 from coolchic_core.symbol_bound import fits_symbol_bound, symbol_bound
 
@@ -34,7 +35,7 @@ def write_v1(
     nn_segments = {}
     for name, mlp in (("arm", arm), ("synthesis", synthesis)):
         for kind, params in (("weight", mlp.weights), ("bias", mlp.biases)):
-            nn_segments[(name, kind)] = segments.encode_parameter_segment(
+            nn_segments[(name, kind)] = encode_parameter_segment(
                 params.integers, params.scale_index, bound_nn
             )
     header = _header(
@@ -153,7 +154,7 @@ def quantize_and_write(
         exhaustive,
     )
     distortion = mse(synthesize(features, synthesis.layers), original)
-    latent_rate = _LatentRate(latents, n_ctx_rowcol)
+    latent_rate = LatentRate(latents, n_ctx_rowcol, latent_symbol_bound(latents))
 
     def arm_cost(candidate: QuantizedMlp):
         if not _fits_format(candidate):
@@ -173,16 +174,3 @@ def quantize_and_write(
         "rate_all_bpp": (latent_bits + mlp_bits) / n_pixels,
     }
     return bitstream, estimates
-
-
-class _LatentRate:
-    """Rate of fixed latents under candidate ARMs (contexts gathered chunk by chunk)."""
-
-    def __init__(self, latents: list[np.ndarray], n_ctx_rowcol: int):
-        self.latents = latents
-        self.n_ctx_rowcol = n_ctx_rowcol
-        self.max_abs = latent_symbol_bound(latents)
-
-    def bits(self, layers: list[Layer]) -> float:
-        arm = FixedPointArm(layers, max_abs_input=self.max_abs)
-        return latent_rate_bits(self.latents, arm, self.n_ctx_rowcol)
