@@ -32,3 +32,11 @@ def kodak_dir() -> Path:
 @pytest.fixture(scope="session")
 def vectors(reference_dir) -> dict:
     return json.loads((reference_dir / "vectors.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _speed_cache(tmp_path_factory, monkeypatch):
+    """The bench's measured-speed cache (bench.estimate) in a test folder, not the user's."""
+    path = tmp_path_factory.getbasetemp() / "bench-speed.json"
+    monkeypatch.setenv("COOLCHIC_SPEED_CACHE", str(path))
+    return path
