@@ -19,12 +19,11 @@ import sys
 from pathlib import Path
 
 from bench import console, naming
-from bench.defaults import AUTO, default_workers, resolve_preset
+from bench.defaults import AUTO, default_workers, resolve_devices, resolve_preset
 from bench.estimate import PlanEstimate, estimate_plan
 from bench.jobs import COOLCHIC
 from bench.progress import RunProgress
 from bench.runner import PAPER_LAMBDAS, BenchSettings, Plan, Summary, execute, prepare
-from bench.schedule import parse_devices
 from coolchic_core.errors import InputError
 
 PROG = "coolchic bench"
@@ -84,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="local worker processes on CPU (default: one per core, one thread each)",
     )
     run.add_argument(
-        "--devices", default="cpu", help="cpu (default) or cuda:0,cuda:1,...: one worker per GPU"
+        "--devices",
+        default="cpu",
+        help="cpu (default), cuda:0,cuda:1,... (one worker per GPU) or auto (every GPU, else cpu)",
     )
     run.add_argument(
         "--threads",
@@ -116,7 +117,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         raise InputError("--qualities goes with a classical --codec; COOL-CHIC uses --lambdas")
     if args.lambdas and args.codec != COOLCHIC:
         raise InputError(f"--lambdas is for COOL-CHIC; {args.codec} takes --qualities")
-    devices = parse_devices(args.devices)
+    devices = resolve_devices(args.devices)
     return BenchSettings(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -145,23 +146,25 @@ def main(argv: list[str] | None = None) -> int:
     plan = prepare(settings)
     preset_note = resolve_preset(args.preset, settings.devices)[1]
     if args.dry_run:
-        console.print_dry_run(plan, estimate_plan(plan), preset_note)
+        estimate, why_none = _estimate_or_none(plan)
+        console.print_dry_run(plan, estimate, preset_note, why_none=why_none)
         return 0
     _print_plan(plan)
-    estimate = _estimate_or_none(plan)
+    estimate, why_none = _estimate_or_none(plan)
+    if estimate is None:
+        logging.getLogger(__name__).warning("no time estimate: %s", why_none)
     print(console.estimate_line(plan, estimate, preset_note), file=sys.stderr)
     summary = _run_with_progress(plan, estimate, show=not args.no_progress)
     _print_summary(plan, summary)
     return 0 if summary.ok else 1
 
 
-def _estimate_or_none(plan: Plan) -> PlanEstimate | None:
-    """The plan's time estimate; a run goes on without one if it cannot be measured."""
+def _estimate_or_none(plan: Plan) -> tuple[PlanEstimate | None, str]:
+    """(the plan's time estimate, ""), or (None, why): a run goes on without one."""
     try:
-        return estimate_plan(plan)
+        return estimate_plan(plan), ""
     except InputError as exc:
-        logging.getLogger(__name__).warning("no time estimate: %s", exc)
-        return None
+        return None, str(exc)
 
 
 def _run_with_progress(plan: Plan, estimate: PlanEstimate | None, show: bool) -> Summary:

@@ -14,7 +14,9 @@ from bench.progress import RunProgress, describe_duration, finished_job_line
 
 PROG = "coolchic bench"
 REFRESH_S = 5.0  # how often the bar's time left is redrawn between jobs
-BAR_FORMAT = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} jobs [{elapsed}, {postfix}]"
+BAR_FORMAT = (
+    "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} jobs [{elapsed}{postfix}]"  # postfix: ", <left>"
+)
 
 
 def estimate_line(plan, estimate: PlanEstimate | None, preset_note: str = "") -> str:
@@ -53,21 +55,27 @@ def _speeds(estimate: PlanEstimate) -> str:
     return ", ".join(parts) + " measured"
 
 
-def print_dry_run(plan, estimate: PlanEstimate, preset_note: str = "", file=None) -> None:
+def print_dry_run(
+    plan, estimate: PlanEstimate | None, preset_note: str = "", file=None, why_none: str = ""
+) -> None:
     """Every job of the plan, run or skip, with its estimate; then the totals."""
     file = file or sys.stdout
-    by_id = {job.job_id: job for job in estimate.to_run}
-    skipped = set(estimate.skipped)
+    by_id = {job.job_id: job for job in estimate.to_run} if estimate else {}
+    skipped = {job.job_id for job in plan.skipped}
     print(f"{PROG} --dry-run: nothing is written to {plan.settings.out}", file=file)
     width = max((len(job.job_id) for job in plan.jobs), default=0)
     for job in plan.jobs:
         if job.job_id in skipped:
             print(f"  skip  {job.job_id:<{width}}  done, same configuration", file=file)
-        elif job.job_id in by_id:
-            entry = by_id[job.job_id]
-            duration = describe_duration(entry.seconds)
-            print(f"  run   {job.job_id:<{width}}  {duration:>12}  {entry.detail}", file=file)
+            continue
+        entry = by_id.get(job.job_id)
+        duration = describe_duration(entry.seconds if entry else None)
+        detail = entry.detail if entry else ""
+        print(f"  run   {job.job_id:<{width}}  {duration:>12}  {detail}".rstrip(), file=file)
     print(estimate_line(plan, estimate, preset_note), file=file)
+    if estimate is None:
+        print(f"  no estimate: {why_none}", file=file)
+        return
     if estimate.to_run:
         print(
             f"  total job time about {describe_duration(estimate.job_time_s)}; "
@@ -134,6 +142,8 @@ class ProgressBar:
         left = self.progress.time_left_s()
         if left is None:
             return "time left unknown"
+        if left == 0.0:
+            return "finishing" if self.progress.done < self.progress.total else "done"
         return f"about {describe_duration(left)} left"
 
     def _refresh(self) -> None:

@@ -245,9 +245,13 @@ def _timed_estimates(jobs: list[Job]) -> dict[str, JobEstimate]:
     for job in jobs:
         original = _read(job.image_path)
         key = (job.kind, job.codec, original.shape)
-        if key not in timed:
-            timed[key] = _time_job(job, original)
         what = "decode" if job.kind == KIND_DECODE else f"{job.codec} encode and decode"
+        if key not in timed:
+            try:
+                timed[key] = _time_job(job, original)
+            except Exception as exc:  # noqa: BLE001 - the job itself will fail the same way
+                estimates[job.job_id] = JobEstimate(job.job_id, 0.0, f"will fail: {_message(exc)}")
+                continue
         estimates[job.job_id] = JobEstimate(job.job_id, timed[key], f"{what} (timed once)")
     return estimates
 

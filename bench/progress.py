@@ -6,9 +6,10 @@ should take. Nothing is printed here: the command line draws the bar.
 
 Time left: the jobs' estimates (bench.estimate) give when each job should end
 if the pool hands them out in order to the first free slot. After k jobs have
-ended, the run is `elapsed / predicted end of the k-th job` times slower (or
-faster) than predicted, and the time left is that ratio times the predicted
-total, minus the time elapsed. Without estimates (a cluster of unknown size),
+ended, the run is `time of the k-th end / its predicted time` slower (or
+faster) than predicted, and at least `elapsed / predicted end of job k+1`
+slower (that one has not ended yet); the time left is that ratio times the
+predicted total, minus the time elapsed. Without estimates (a cluster of unknown size),
 it is the mean time per finished job times the jobs left.
 """
 
@@ -57,16 +58,19 @@ class RunProgress:
             return 0.0
         elapsed = self.elapsed_s()
         if self.predicted_ends_s:
-            total_s = self.predicted_ends_s[-1]
-            ratio = 1.0
-            if self.done:
-                predicted = self.predicted_ends_s[self.done - 1]
-                ratio = self.last_end_s / predicted if predicted > 0 else 1.0
-            return max(0.0, ratio * total_s - elapsed)
+            ends = self.predicted_ends_s
+            ratio = _ratio(self.last_end_s, ends[self.done - 1]) if self.done else 1.0
+            # The next job has not ended yet: the run is at least that much slower too.
+            ratio = max(ratio, _ratio(elapsed, ends[self.done]))
+            return max(0.0, ratio * ends[-1] - elapsed)
         if self.done == 0:
             return None
         per_job_s = self.last_end_s / self.done
         return max(0.0, per_job_s * (self.total - self.done) - (elapsed - self.last_end_s))
+
+
+def _ratio(actual_s: float, predicted_s: float) -> float:
+    return actual_s / predicted_s if predicted_s > 0 else 1.0
 
 
 def describe_duration(seconds: float | None) -> str:

@@ -97,7 +97,7 @@ def test_real_run_progress_then_dry_run_skips_done_jobs(crops, tmp_path, capsys,
     assert [line.split("]")[0] for line in lines] == ["[1/2", "[2/2"]
     for line in lines:
         assert " lambda 0.02: " in line and " bpp, " in line and " dB" in line
-        assert line.endswith("left")
+    assert lines[0].endswith(("left", "; finishing")) and lines[1].endswith("; done")
     cached = json.loads(_speed_cache.read_text())["speeds"]
     assert len(cached) == 1  # measured once by the worker, for the 64x48 size
 
@@ -233,3 +233,43 @@ def test_cluster_estimates_have_no_wall_time():
     job = estimate.JobEstimate("a", 10.0, "x")
     cluster = PlanEstimate([job, job], [], n_slots=None, speeds={}, speed_source="measured")
     assert cluster.job_time_s == 20.0 and cluster.wall_time_s is None
+
+
+def test_time_left_grows_while_the_next_job_is_late():
+    now = [0.0]
+    progress = RunProgress(2, [10.0, 10.0], n_slots=1, clock=lambda: now[0])
+    now[0] = 15.0  # the first job was predicted to end at 10 s: the run is 1.5x slower
+    assert progress.time_left_s() == pytest.approx(1.5 * 20.0 - 15.0)
+
+
+REFERENCE = KODAK.parents[1] / "reference" / "coolchic-v1"
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason="needs ../shared/reference/coolchic-v1")
+def test_decode_only_dry_run_times_a_decode(tmp_path, capsys):
+    bitstreams = tmp_path / "bitstreams"
+    bitstreams.mkdir()
+    for name in ("kodim19-lambda02.bin", "kodim19-lambda004.bin"):
+        (bitstreams / name).write_bytes((REFERENCE / "bitstreams" / name).read_bytes())
+    (bitstreams / "kodim19-lambda0005.bin").write_bytes(b"not a bitstream")
+    out = tmp_path / "out"
+    argv = ["--decode-only", str(bitstreams), "--data-dir", str(KODAK), "--out", str(out)]
+    before = _tree(tmp_path)
+    assert main([*argv, "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert not out.exists() and _tree(tmp_path) == before
+    assert "3 decode job(s) to run, 0 skipped" in listing
+    runs = [line for line in listing.splitlines() if line.startswith("  run   ")]
+    assert len(runs) == 3
+    assert "kodim19-lambda0005" in runs[0] and "will fail: BitstreamError" in runs[0]
+    assert all("decode (timed once)" in line for line in runs[1:])
+
+
+@needs_kodak
+def test_classical_dry_run_times_an_encode(crops, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--dataset", str(crops), "--codec", "jpeg", "--qualities", "30,70", "--out", str(out)]
+    assert main([*argv, "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert not out.exists()
+    assert listing.count("jpeg encode and decode (timed once)") == 4
