@@ -58,6 +58,7 @@ PROBE_SKIPPED_STEPS = 3  # first steps left out of the median (allocation, cache
 PROBE_LAMBDA = 1e-3
 PROBE_LATENT_SCALE = 1.0  # Laplace scale of the probe's random latents
 PROBE_LATENT_BOUND = 16
+PROBE_FORMAT = "v1"  # the format the bench writes
 DECODES_PER_ENCODE = 2  # the encoder checks its bytes, then the bench measures them
 CACHE_FILE = "bench-speed.json"
 CACHE_ENV = "COOLCHIC_SPEED_CACHE"
@@ -279,8 +280,8 @@ def _time_job(job: Job, original: np.ndarray) -> float:
 def probe_encode_speed(probe: SpeedProbe, device: str = "cpu", threads: int | None = None) -> dict:
     """Time training steps, a q-step search and a decode at the probe's size (in a worker)."""
     from bench.execute import set_torch_threads
+    from coolchic_core import formats
     from coolchic_core.decoder import decode_bitstream
-    from coolchic_core.encoder import quantize_and_write
     from coolchic_core.training import fit
 
     set_torch_threads(threads)
@@ -303,8 +304,8 @@ def probe_encode_speed(probe: SpeedProbe, device: str = "cpu", threads: int | No
     steps_s = np.diff(stamps)[PROBE_SKIPPED_STEPS:]
     fitted.latents_int = [_random_latents(rng, grid.shape) for grid in fitted.latents_int]
     start = time.perf_counter()
-    bitstream, _ = quantize_and_write(
-        fitted, image, PROBE_LAMBDA, ModelConfig().n_ctx_rowcol, probe.exhaustive
+    bitstream, _ = formats.get(PROBE_FORMAT).write(
+        fitted, image, PROBE_LAMBDA, ModelConfig(), probe.exhaustive
     )
     quantize_s = time.perf_counter() - start
     start = time.perf_counter()

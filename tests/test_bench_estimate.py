@@ -88,8 +88,10 @@ def test_dry_run_writes_nothing_and_lists_every_job(crops, tmp_path, capsys):
 
 
 @needs_kodak
-def test_real_run_progress_then_dry_run_skips_done_jobs(crops, tmp_path, capsys, _speed_cache):
+def test_real_run_progress_then_dry_run_skips_done_jobs(crops, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
+    speed_cache = tmp_path / "speed.json"
+    monkeypatch.setenv("COOLCHIC_SPEED_CACHE", str(speed_cache))
     assert main(_argv(crops, out, "0.02", "--no-progress")) == 0
     err = capsys.readouterr().err
     assert "estimated wall time about" in err
@@ -98,7 +100,7 @@ def test_real_run_progress_then_dry_run_skips_done_jobs(crops, tmp_path, capsys,
     for line in lines:
         assert " lambda 0.02: " in line and " bpp, " in line and " dB" in line
     assert lines[0].endswith(("left", "; finishing")) and lines[1].endswith("; done")
-    cached = json.loads(_speed_cache.read_text())["speeds"]
+    cached = json.loads(speed_cache.read_text())["speeds"]
     assert len(cached) == 1  # measured once by the worker, for the 64x48 size
 
     before = _tree(out)
