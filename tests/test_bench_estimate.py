@@ -23,22 +23,12 @@ from bench.estimate import (
 from bench.progress import RunProgress, describe_duration, finished_job_line
 from bench.runner import BenchSettings, prepare
 from bench.schedule import available_cores
-from coolchic_core.image_io import read_image, write_png
 from coolchic_core.presets import get_preset
 
 KODAK = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kodak"
-CROPS = {"kodim03": (200, 300), "kodim14": (100, 100)}
+CROPS = ("kodim03", "kodim14")  # the `crops` fixture of conftest.py
 
 needs_kodak = pytest.mark.skipif(not KODAK.is_dir(), reason="needs ../shared/datasets/kodak")
-
-
-@pytest.fixture(scope="module")
-def crops(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("crops")
-    for name, (top, left) in CROPS.items():
-        image = read_image(KODAK / f"{name}.png")
-        write_png(folder / f"{name}.png", image[top : top + 48, left : left + 64])
-    return folder
 
 
 def _argv(crops: Path, out: Path, lambdas: str, *extra: str) -> list[str]:
