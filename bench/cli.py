@@ -142,6 +142,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("datasets.download").setLevel(logging.INFO)  # show downloads as they go
+    logging.getLogger("bench.estimate").setLevel(logging.INFO)  # and speed measurements
     settings = settings_from_args(args)
     plan = prepare(settings)
     preset_note = resolve_preset(args.preset, settings.devices)[1]

@@ -362,7 +362,13 @@ class PoolMeasure:
     def _probe(self, probe: SpeedProbe) -> Speed:
         n_probes = 1 if isinstance(self.pool, DaskPool) else len(self.pool.slots)
         probes = [dataclasses.replace(probe, job_id=f"{probe.job_id}-{i}") for i in range(n_probes)]
-        LOGGER.info("measuring the encode speed at %dx%d", probe.width, probe.height)
+        LOGGER.info(
+            "measuring the %s encode speed at %dx%d on %d worker(s) (once per machine)",
+            probe.preset,
+            probe.width,
+            probe.height,
+            n_probes,
+        )
         results = [outcome for _, outcome in self.pool.run(probes, probe_encode_speed)]
         failures = [r for r in results if not isinstance(r, dict)]
         if failures:
