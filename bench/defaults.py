@@ -38,7 +38,7 @@ def resolve_preset(preset: str, devices: list[str]) -> tuple[str, str]:
         return preset, ""
     chosen = machine_preset(devices)
     where = "CUDA GPUs" if chosen == GPU_PRESET else "CPUs"
-    return chosen, f", chosen for {where}; PRESET=/--preset to change"
+    return chosen, f": auto, for {where}"
 
 
 def default_workers(devices: list[str]) -> int:
