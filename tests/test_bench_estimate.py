@@ -265,3 +265,19 @@ def test_classical_dry_run_times_an_encode(crops, tmp_path, capsys):
     listing = capsys.readouterr().out
     assert not out.exists()
     assert listing.count("jpeg encode and decode (timed once)") == 4
+
+
+@needs_kodak
+def test_paper_estimate_uses_finished_rows_and_the_exhaustive_search(crops, tmp_path):
+    out = tmp_path / "out"
+    (out / "rows").mkdir(parents=True)
+    for job_id, n_itr in (("old-a", 30_000), ("old-b", 50_000)):
+        row = {"job_id": job_id, "preset": "paper", "status": "ok", "lmbda": 0.02}
+        (out / "rows" / f"{job_id}.json").write_text(json.dumps({**row, "n_iterations": n_itr}))
+    settings = BenchSettings(dataset=str(crops), lambdas=[0.02], preset="paper", out=out)
+    measure, probes = _fixed_speed(10.0)
+    result = estimate_plan(prepare(settings), measure)
+    assert probes[0].exhaustive
+    for job in result.to_run:
+        assert "about 40000 iterations (median of 2 finished run(s)" in job.detail
+        assert job.seconds == pytest.approx(40_000 * 0.010 + 1.0 + 2 * 0.25)
