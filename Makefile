@@ -5,18 +5,20 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 
 # Bench / report variables (override on the command line).
-PRESET ?= paper
+# PRESET=auto: fast on CPUs, paper on CUDA GPUs; DEVICES=auto: every CUDA GPU, else the CPU;
+# WORKERS empty: one worker per core (one torch thread each) on CPU.
+PRESET ?= auto
 LAMBDAS ?= 0.0001,0.0005,0.004,0.02
 IMAGES ?=
-WORKERS ?= 1
+WORKERS ?=
 DATA_DIR ?=
 OUT ?= results/kodak
 RESULTS ?= $(OUT)
-DEVICES ?= cpu
+DEVICES ?= auto
 CODEC ?= coolchic
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint docs build-kernels bench-decode bench-encode kodak report clean
+.PHONY: help install test test-all lint docs build-kernels bench-decode bench-encode kodak kodak-dry-run report clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -53,11 +55,16 @@ bench-decode: ## Median decode time per Kodak image (reference bitstreams)
 bench-encode: ## Median ms per training iteration at 768x512 (paper architecture)
 	$(BIN)/python -m bench.encode_speed --image $(SHARED)/datasets/kodak/kodim01.png
 
-kodak: ## Encode Kodak (PRESET, LAMBDAS, IMAGES, WORKERS, DATA_DIR, OUT) then write the report
-	$(BIN)/coolchic bench --dataset kodak --preset $(PRESET) --lambdas $(LAMBDAS) \
-		$(if $(IMAGES),--images $(IMAGES),) --workers $(WORKERS) --devices $(DEVICES) \
-		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) --out $(OUT)
+KODAK_BENCH = $(BIN)/coolchic bench --dataset kodak --preset $(PRESET) --lambdas $(LAMBDAS) \
+	$(if $(IMAGES),--images $(IMAGES),) $(if $(WORKERS),--workers $(WORKERS),) --devices $(DEVICES) \
+	$(if $(DATA_DIR),--data-dir $(DATA_DIR),) --out $(OUT)
+
+kodak: ## Encode Kodak (PRESET, LAMBDAS, IMAGES, WORKERS, DEVICES, DATA_DIR, OUT), then the report
+	$(KODAK_BENCH)
 	$(BIN)/coolchic report --results $(OUT) --anchors hm,bmshj2018-hyperprior,vtm,coolchic-v1
+
+kodak-dry-run: ## What `make kodak` would run and skip, with estimated times; writes nothing
+	$(KODAK_BENCH) --dry-run
 
 report: ## Write bd_rate.tsv, rd_curve.png/svg and report.md for RESULTS=DIR
 	$(BIN)/coolchic report --results $(RESULTS) --anchors hm,bmshj2018-hyperprior,vtm,coolchic-v1

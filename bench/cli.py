@@ -2,6 +2,7 @@
 
 Examples:
   coolchic bench --dataset kodak --preset paper --workers 2 --out results/kodak
+  coolchic bench --dataset kodak --dry-run        # the jobs and their estimated times
   coolchic bench --dataset kodak --images kodim03,kodim14 --lambdas 0.004,0.02 \\
       --preset smoke --out /tmp/quick
   coolchic bench --scheduler-address tcp://head:8786 --out results/kodak
@@ -17,10 +18,12 @@ import logging
 import sys
 from pathlib import Path
 
-from bench import naming, rows
+from bench import console, naming
+from bench.defaults import AUTO, default_workers, resolve_devices, resolve_preset
+from bench.estimate import PlanEstimate, estimate_plan
 from bench.jobs import COOLCHIC
+from bench.progress import RunProgress
 from bench.runner import PAPER_LAMBDAS, BenchSettings, Plan, Summary, execute, prepare
-from bench.schedule import parse_devices
 from coolchic_core.errors import InputError
 
 PROG = "coolchic bench"
@@ -52,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--qualities", help="comma list of qualities for --codec (default: its ladder)"
     )
-    data.add_argument("--preset", default="paper", help="paper (default), fast or smoke")
+    data.add_argument(
+        "--preset",
+        default=AUTO,
+        help="auto (default: fast on CPUs, paper on CUDA GPUs), paper, fast or smoke",
+    )
     data.add_argument("--seed", type=int, default=0)
     data.add_argument(
         "--decode-only",
@@ -70,9 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("results/kodak"),
         help="results folder (default results/kodak)",
     )
-    run.add_argument("--workers", type=int, default=1, help="local worker processes (CPU)")
     run.add_argument(
-        "--devices", default="cpu", help="cpu (default) or cuda:0,cuda:1,...: one worker per GPU"
+        "--workers",
+        type=int,
+        help="local worker processes on CPU (default: one per core, one thread each)",
+    )
+    run.add_argument(
+        "--devices",
+        default="cpu",
+        help="cpu (default), cuda:0,cuda:1,... (one worker per GPU) or auto (every GPU, else cpu)",
     )
     run.add_argument(
         "--threads",
@@ -86,7 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--force", action="store_true", help="redo jobs that already have results")
     run.add_argument("--save-decoded", action="store_true", help="also write decoded/<job>.png")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar: one plain line per finished job (for logs)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the jobs to run and to skip with their estimated times; write nothing",
+    )
     return parser
 
 
@@ -95,6 +117,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         raise InputError("--qualities goes with a classical --codec; COOL-CHIC uses --lambdas")
     if args.lambdas and args.codec != COOLCHIC:
         raise InputError(f"--lambdas is for COOL-CHIC; {args.codec} takes --qualities")
+    devices = resolve_devices(args.devices)
     return BenchSettings(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -102,50 +125,56 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         codec=args.codec,
         lambdas=_parse_list(args.lambdas, naming.parse_lambda, "--lambdas"),
         qualities=_parse_list(args.qualities, naming.parse_quality, "--qualities"),
-        preset=args.preset,
+        preset=resolve_preset(args.preset, devices)[0],
         seed=args.seed,
         out=args.out,
-        workers=args.workers,
-        devices=parse_devices(args.devices),
+        workers=default_workers(devices) if args.workers is None else args.workers,
+        devices=devices,
         threads=args.threads,
         scheduler_address=args.scheduler_address,
         force=args.force,
         decode_only=args.decode_only,
         save_decoded=args.save_decoded,
-        download=not args.no_download,
+        download=not (args.no_download or args.dry_run),  # a dry run writes nothing
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("datasets.download").setLevel(logging.INFO)  # show downloads as they go
-    plan = prepare(settings_from_args(args))
+    logging.getLogger("bench.estimate").setLevel(logging.INFO)  # and speed measurements
+    settings = settings_from_args(args)
+    plan = prepare(settings)
+    preset_note = resolve_preset(args.preset, settings.devices)[1]
+    if args.dry_run:
+        estimate, why_none = _estimate_or_none(plan)
+        console.print_dry_run(plan, estimate, preset_note, why_none=why_none)
+        return 0
     _print_plan(plan)
-    summary = _run_with_progress(plan, show=not args.no_progress)
+    estimate, why_none = _estimate_or_none(plan)
+    if estimate is None:
+        logging.getLogger(__name__).warning("no time estimate: %s", why_none)
+    print(console.estimate_line(plan, estimate, preset_note), file=sys.stderr)
+    summary = _run_with_progress(plan, estimate, show=not args.no_progress)
     _print_summary(plan, summary)
     return 0 if summary.ok else 1
 
 
-def _run_with_progress(plan: Plan, show: bool) -> Summary:
-    from tqdm import tqdm
+def _estimate_or_none(plan: Plan) -> tuple[PlanEstimate | None, str]:
+    """(the plan's time estimate, ""), or (None, why): a run goes on without one."""
+    try:
+        return estimate_plan(plan), ""
+    except InputError as exc:
+        return None, str(exc)
 
-    with tqdm(
-        total=len(plan.to_run),
-        unit="job",
-        disable=not show or not plan.to_run,
-        dynamic_ncols=True,
-        file=sys.stderr,
-    ) as bar:
 
-        def on_result(row: dict) -> None:
-            bar.update(1)
-            if row["status"] == rows.STATUS_OK:
-                bar.set_postfix_str(
-                    f"{row['job_id']} {row['rate_bpp']:.4f} bpp {row['psnr_db']:.2f} dB"
-                )
-            else:
-                bar.write(f"failed: {row['job_id']}: {row['error']}", file=sys.stderr)
-
+def _run_with_progress(plan: Plan, estimate: PlanEstimate | None, show: bool) -> Summary:
+    if estimate is None:
+        progress = RunProgress(len(plan.to_run))
+    else:
+        seconds = [job.seconds for job in estimate.to_run]
+        progress = RunProgress(len(plan.to_run), seconds, estimate.n_slots)
+    with console.ProgressBar(progress, show) as on_result:
         return execute(plan, on_result)
 
 

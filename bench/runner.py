@@ -1,7 +1,7 @@
 """The bench as a library: settings -> jobs -> run (skipping finished ones) -> collected TSVs.
 
 `prepare(settings)` finds the dataset and lists the jobs, split into those to
-run and those already done; `execute(plan, on_result)` runs them on a local
+run and those already done (it writes nothing); `execute(plan, on_result)` runs them on a local
 pool or a Dask cluster, calling `on_result(row)` as each finishes, then
 rebuilds raw_results.tsv and average_results.tsv from the rows.
 """
@@ -94,16 +94,16 @@ def prepare(settings: BenchSettings) -> Plan:
         dataset = _open(settings, settings.images)
         job_list = _encode_plan(settings, dataset, provenance)
     to_run, skipped = split_done(job_list, settings.force)
-    try:
-        settings.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create --out {settings.out}: {exc.strerror}") from None
     return Plan(settings, dataset, job_list, to_run, skipped, pool)
 
 
 def execute(plan: Plan, on_result: Callable[[dict], None] | None = None) -> Summary:
     """Run the plan's jobs, then rebuild the collected TSVs from all rows of `--out`."""
     start = time.perf_counter()
+    try:  # here, not in prepare: a dry run writes nothing
+        plan.settings.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create --out {plan.settings.out}: {exc.strerror}") from None
     failed, done = [], 0
     try:
         for job, outcome in plan.pool.run(plan.to_run, run_job):

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from coolchic_core.image_io import read_image, write_png
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REFERENCE = SHARED / "reference" / "coolchic-v1"
 KODAK = SHARED / "datasets" / "kodak"
+BENCH_CROPS = {"kodim03": (200, 300), "kodim14": (100, 100)}  # top-left corners of 48x64 crops
 
 
 def _require(path: Path) -> Path:
@@ -32,3 +35,21 @@ def kodak_dir() -> Path:
 @pytest.fixture(scope="session")
 def vectors(reference_dir) -> dict:
     return json.loads((reference_dir / "vectors.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _speed_cache(tmp_path_factory, monkeypatch):
+    """The bench's measured-speed cache (bench.estimate) in a test folder, not the user's."""
+    path = tmp_path_factory.getbasetemp() / "bench-speed.json"
+    monkeypatch.setenv("COOLCHIC_SPEED_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def crops(tmp_path_factory) -> Path:
+    """Two 64x48 Kodak crops (kodim03, kodim14) in one folder: a dataset for bench tests."""
+    folder = tmp_path_factory.mktemp("crops")
+    for name, (top, left) in BENCH_CROPS.items():
+        image = read_image(_require(KODAK) / f"{name}.png")
+        write_png(folder / f"{name}.png", image[top : top + 48, left : left + 64])
+    return folder

@@ -19,24 +19,13 @@ import pytest
 
 from bench.cli import main
 from coolchic_core import decode_bitstream
-from coolchic_core.image_io import read_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
 KODAK = REPO.parent / "shared" / "datasets" / "kodak"
-CROPS = {"kodim03": (200, 300), "kodim14": (100, 100)}  # top-left corners of 48x64 crops
 LAMBDAS = "0.004,0.02"
 JOB_IDS = ["kodim03-lambda004", "kodim03-lambda02", "kodim14-lambda004", "kodim14-lambda02"]
 
 pytestmark = pytest.mark.skipif(not KODAK.is_dir(), reason="needs ../shared/datasets/kodak")
-
-
-@pytest.fixture(scope="module")
-def crops(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("crops")
-    for name, (top, left) in CROPS.items():
-        image = read_image(KODAK / f"{name}.png")
-        write_png(folder / f"{name}.png", image[top : top + 48, left : left + 64])
-    return folder
 
 
 def _argv(crops: Path, out: Path, *extra: str) -> list[str]:

@@ -1,0 +1,46 @@
+"""Defaults chosen from the machine: the preset and the number of local workers.
+
+`--preset auto` (the default) is `fast` when the jobs run on CPUs and `paper`
+(the full v1 recipe) when they run on CUDA GPUs, so that a plain
+`make kodak` (which passes `--devices auto`: every CUDA GPU, else the CPU)
+finishes the same day on either. Without `--workers`, a CPU run
+has one worker per core, each with one torch thread (bench.schedule gives each
+worker cores / workers threads).
+"""
+
+from __future__ import annotations
+
+from bench.schedule import available_cores, parse_devices
+
+AUTO = "auto"
+CPU_PRESET = "fast"
+GPU_PRESET = "paper"
+
+
+def resolve_devices(text: str) -> list[str]:
+    """`--devices`: `auto` is every CUDA GPU torch sees, else the CPU; other values as given."""
+    if text.strip().lower() != AUTO:
+        return parse_devices(text)
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [f"cuda:{index}" for index in range(count)] or ["cpu"]
+
+
+def machine_preset(devices: list[str]) -> str:
+    """The preset `auto` stands for on these devices."""
+    return GPU_PRESET if any(device.startswith("cuda") for device in devices) else CPU_PRESET
+
+
+def resolve_preset(preset: str, devices: list[str]) -> tuple[str, str]:
+    """(preset, note for the user): `auto` resolved for `devices`, other names as given."""
+    if preset != AUTO:
+        return preset, ""
+    chosen = machine_preset(devices)
+    where = "CUDA GPUs" if chosen == GPU_PRESET else "CPUs"
+    return chosen, f": auto, for {where}"
+
+
+def default_workers(devices: list[str]) -> int:
+    """One worker per core on CPU; with GPUs the devices set the slots and this is unused."""
+    return available_cores() if devices == ["cpu"] else 1
