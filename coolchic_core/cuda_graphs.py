@@ -69,6 +69,31 @@ class StepGraphs:
         logger.warning("CUDA graph of the training step failed (%s); training eagerly", self.failed)
 
 
+class StaticInputs:
+    """What a replayed step reads and the eager step gets as arguments: noise, proxy values.
+
+    `fill` draws the uniforms grid by grid from `generator`, as the eager
+    step's `torch.rand(shape, generator=...)` calls do, so both get the same noise.
+    """
+
+    def __init__(self, sizes: list[tuple[int, int]], mode: str, device) -> None:
+        self.mode = mode
+        self.uniforms = [torch.full(size, 0.5, device=device) for size in sizes]
+        self.temperature = torch.full((), 0.3, device=device)
+        self.noise_parameter = torch.full((), 1.0, device=device)
+        self.proxy = Proxy(mode, self.temperature, self.noise_parameter)
+
+    def fill(self, proxy: Proxy, generator: torch.Generator) -> None:
+        if proxy.mode != self.mode:
+            raise ValueError(f"inputs made for {self.mode}, asked for {proxy.mode}")
+        if self.mode in _NOISY_MODES:
+            for uniform in self.uniforms:
+                uniform.uniform_(0.0, 1.0, generator=generator)
+        if self.mode == "softround":
+            self.temperature.fill_(float(proxy.temperature))
+            self.noise_parameter.fill_(float(proxy.noise_parameter))
+
+
 class CapturedStep:
     """`session.train_step` of one model, optimizer and proxy mode as a CUDA graph."""
 
@@ -76,11 +101,7 @@ class CapturedStep:
         device = session.target.device
         self.session = session
         self.optimizer = optimizer
-        self.mode = mode
-        self.uniforms = [torch.full(size, 0.5, device=device) for size in model.latents.sizes]
-        self.temperature = torch.full((), 0.3, device=device)
-        self.noise_parameter = torch.full((), 1.0, device=device)
-        self.proxy = Proxy(mode, self.temperature, self.noise_parameter)
+        self.inputs = StaticInputs(model.latents.sizes, mode, device)
         make_capturable(optimizer, device)
         snapshot = TrainingState(model, optimizer)
         try:
@@ -92,27 +113,20 @@ class CapturedStep:
         step = self.session.train_step
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
+        inputs = self.inputs
         with torch.cuda.stream(side):
             for _ in range(WARMUP_STEPS):
-                step(model, optimizer, self.proxy, self.uniforms)
+                step(model, optimizer, inputs.proxy, inputs.uniforms)
         torch.cuda.current_stream(device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(graph):
-            outputs = step(model, optimizer, self.proxy, self.uniforms)
+            outputs = step(model, optimizer, inputs.proxy, inputs.uniforms)
         return graph, outputs
 
     def replay(self, proxy: Proxy, lr: float):
         """Refill the static inputs from `proxy`, `lr` and the noise generator; replay."""
-        if proxy.mode != self.mode:
-            raise ValueError(f"graph captured for {self.mode}, asked for {proxy.mode}")
-        if self.mode in _NOISY_MODES:
-            generator = self.session.noise_generator
-            for uniform in self.uniforms:  # as torch.rand(shape, generator=...) in the eager step
-                uniform.uniform_(0.0, 1.0, generator=generator)
-        if self.mode == "softround":
-            self.temperature.fill_(float(proxy.temperature))
-            self.noise_parameter.fill_(float(proxy.noise_parameter))
+        self.inputs.fill(proxy, self.session.noise_generator)
         for group in self.optimizer.param_groups:
             group["lr"].fill_(lr)
         self.graph.replay()

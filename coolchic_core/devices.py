@@ -73,7 +73,9 @@ def check_cuda_device(device: str) -> None:
     if torch.version.cuda is None:
         raise InputError("no CUDA device: torch was built without CUDA")
     if not torch.cuda.is_available():
-        raise InputError("no CUDA device: torch has CUDA but sees no GPU (driver, CUDA_VISIBLE_DEVICES)")
+        raise InputError(
+            "no CUDA device: torch has CUDA but sees no GPU (driver, CUDA_VISIBLE_DEVICES)"
+        )
     index, count = int(device.split(":")[1]), torch.cuda.device_count()
     if index >= count:
         raise InputError(f"no CUDA device {device}: this machine has {count} GPU{_plural(count)}")

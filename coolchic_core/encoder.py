@@ -122,11 +122,12 @@ def encode(
     )
     if exhaustive_q_step_search is None:
         exhaustive_q_step_search = preset == "paper"
-    bitstream, estimates = bitstream_format.write(
-        fitted, original, lmbda, model_config, exhaustive_q_step_search
+    bitstream, estimates = write_on_cpu(
+        bitstream_format, fitted, original, lmbda, model_config, exhaustive_q_step_search
     )
     encode_time_s = time.perf_counter() - start
-    decoded = decode_bitstream(bitstream)
+    with torch.device("cpu"):
+        decoded = decode_bitstream(bitstream)
     metrics = {
         **estimates,
         "training_time_second": fitted.training_time_s,
@@ -140,3 +141,10 @@ def encode(
     return EncodeResult(
         bitstream, {k: metrics[k] for k in RESULT_FIELDS}, decoded, fitted, encode_time_s
     )
+
+
+def write_on_cpu(bitstream_format, fitted, original, lmbda, model_config, exhaustive):
+    """The format's bytes and estimates from the trained parameters (numpy arrays), computed
+    on the CPU whatever torch's default device is: the same parameters, the same bytes."""
+    with torch.device("cpu"):
+        return bitstream_format.write(fitted, original, lmbda, model_config, exhaustive)

@@ -89,9 +89,7 @@ class TrainingSession:
     Public for the speed bench, which times `step` alone.
     """
 
-    def __init__(
-        self, target, lmbda, model_config, training_config, generator, progress, seed=0
-    ):
+    def __init__(self, target, lmbda, model_config, training_config, generator, progress, seed=0):
         self.target = target
         self.lmbda = lmbda
         self.model_config = model_config
