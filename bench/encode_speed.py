@@ -85,6 +85,14 @@ def _timed(session, model, optimizer, proxy, n_itr) -> float:
     return (time.perf_counter() - start) * 1000.0 / max(n_itr, 1)
 
 
+def _copy(model):
+    """A copy of `model` with the same (unpicklable) kernels."""
+    kernels, model.kernels = model.kernels, None
+    twin = copy.deepcopy(model)
+    model.kernels = twin.kernels = kernels
+    return twin
+
+
 def _synchronize(device: str) -> None:
     """Wait for the GPU's queued work, so that the host clock times it (no-op on the CPU)."""
     if device.startswith("cuda"):
@@ -101,14 +109,12 @@ def _time_step(args, session, model, optimizer, proxy) -> list[float]:
 
 def _cuda_runs(args, session, model, proxy) -> dict[str, list[float]]:
     """On CUDA: the eager step, then the CUDA graph step, from the same starting model."""
-    import copy
-
     from coolchic_core.cuda_graphs import StepGraphs
     from coolchic_core.training import make_optimizer
 
     runs = {}
     for name in ("eager", "graph"):
-        trained = copy.deepcopy(model)
+        trained = _copy(model)
         session.graphs = StepGraphs(session) if name == "graph" else None
         runs[name] = _time_step(args, session, trained, make_optimizer(trained, 1e-3), proxy)
         if session.graphs is not None and session.graphs.failed is not None:
@@ -147,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_start = time.perf_counter()
         session, model = _session(args, image, device)
         proxy = Proxy(args.proxy)
-        first = copy.deepcopy(model)
+        first = _copy(model)
         first_ms = _timed(session, first, make_optimizer(first, 1e-3), proxy, 1)
         setup_s = time.perf_counter() - setup_start
         if devices.is_cuda(device):

@@ -8,13 +8,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from coolchic_core import decode_bitstream, devices, encode
 from coolchic_core.cuda_graphs import StepGraphs
-from coolchic_core.image_io import read_image, rgb8_to_float
+from coolchic_core.image_io import rgb8_to_float
 from coolchic_core.metrics import psnr_db
 from coolchic_core.model.coolchic import Proxy
 from coolchic_core.model.upsampling import separable_bicubic, upsample_cascade
@@ -31,8 +32,13 @@ DEVICE = "cuda:0"
 
 
 @pytest.fixture(scope="module")
-def crop(kodak_dir):
-    return read_image(kodak_dir / "kodim23.png")[200:328, 300:428]
+def crop() -> np.ndarray:
+    """A smooth 128x128 test image (no data files needed on a GPU machine)."""
+    rows, cols = np.mgrid[0:128, 0:128] / 128.0
+    channels = [np.sin(6 * rows + 2 * cols), np.cos(5 * cols - 3 * rows), np.sin(9 * rows * cols)]
+    noise = np.random.default_rng(0).normal(0.0, 0.05, (128, 128, 3))
+    image = 0.5 + 0.4 * np.stack(channels, axis=-1) + noise
+    return (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,8 @@ def test_cuda_training_gives_bytes_the_cpu_decodes_to_the_reported_psnr(crop, en
     decoded = decode_bitstream(encoded.bitstream)  # the CPU decoder
     assert psnr_db(decoded.image, rgb8_to_float(crop)) == pytest.approx(metrics["psnr"], abs=1e-4)
     assert metrics["decoder_psnr_db"] == pytest.approx(metrics["psnr"], abs=1e-4)
-    assert metrics["psnr"] > 20.0  # it trained: a flat grey crop would be far below
+    flat = np.full(crop.shape, crop.mean() / 255.0, dtype=np.float32)
+    assert metrics["psnr"] > psnr_db(flat, rgb8_to_float(crop)) + 3.0  # it trained
 
 
 def test_same_seed_twice_same_bytes_on_the_gpu(crop, encoded):
