@@ -35,7 +35,8 @@ def parse_device(text: str) -> str:
     spec = str(text).strip().lower()
     match = _DEVICE.match(spec)
     if match is None or (match.group(1) != "cuda" and match.group(2) is not None):
-        raise InputError(f"unknown device {text!r}: use auto, cpu, cuda or cuda:N")
+        shown = spec if spec else repr(text)
+        raise InputError(f"unknown device {shown}: use auto, cpu, cuda or cuda:N")
     if match.group(1) == "cuda":
         return f"cuda:{int(match.group(2) or 0)}"
     return match.group(1)
@@ -137,6 +138,7 @@ def parse_device_list(text: str) -> list[str]:
         device = parse_device(item)
         if device not in devices:
             devices.append(device)
+    check_devices(devices)
     return devices
 
 
