@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from coolchic_core.cuda_graphs import StaticInputs, TrainingState
 from coolchic_core import formats
+from coolchic_core.cuda_graphs import StaticInputs, TrainingState
 from coolchic_core.encoder import write_on_cpu
 from coolchic_core.errors import InputError
 from coolchic_core.model.coolchic import Proxy

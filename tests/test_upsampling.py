@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coolchic_core.model.latents import grid_sizes
+from coolchic_core.grids import grid_shapes
 from coolchic_core.model.upsampling import bicubic_matrix, cubic_taps, separable_bicubic
 
 
@@ -41,7 +41,7 @@ def test_separable_equals_interpolate_forward_and_gradient(shape_in, shape_out, 
 
 def test_cascade_of_grid_sizes_of_odd_images():
     """Every step of the cascade of a 45x77 image (odd sizes at every level)."""
-    sizes = grid_sizes(45, 77, 7)
+    sizes = grid_shapes(45, 77, 7)
     for small, large in zip(sizes[1:], sizes[:-1], strict=True):
         stack = torch.randn((3, *small), dtype=torch.float64)
         torch.testing.assert_close(separable_bicubic(stack, large), _interpolate(stack, large))
