@@ -98,7 +98,7 @@ class TrainingSession:
         self.device = str(target.device)
         self.noise_generator = generator
         if target.device.type != "cpu":
-            self.noise_generator = torch.Generator(target.device).manual_seed(int(seed))
+            self.noise_generator = torch.Generator(device=target.device).manual_seed(int(seed))
         self.progress = progress
         self.n_pixels = target.shape[1]
         self.iteration = 0
