@@ -78,24 +78,37 @@ def tail(text: str, n_lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-n_lines:])
 
 
+MARK = "GPU_CHECK_VALUE="
+
+
+def python_value(python: str, code: str, timeout_s: float, env: dict | None = None):
+    """(returncode, the JSON value that `code` prints after MARK, or the output if none)."""
+    rc, output = run([python, "-c", code], timeout_s, env)
+    for line in reversed(output.splitlines()):  # warnings on stderr may follow
+        if line.startswith(MARK):
+            return rc, json.loads(line[len(MARK) :])
+    return (rc if rc != 0 else 1), output
+
+
 def cuda_status(python: str) -> tuple[bool, str]:
     code = (
-        "import torch; print(torch.__version__, torch.version.cuda, "
-        "torch.cuda.is_available() and torch.cuda.device_count())"
+        "import json, torch; print('" + MARK + "' + json.dumps([torch.__version__, "
+        "torch.version.cuda, torch.cuda.device_count() if torch.cuda.is_available() else 0]))"
     )
-    rc, out = run([python, "-c", code], 120)
+    rc, value = python_value(python, code, 120)
     if rc != 0:
-        return False, f"{python} cannot import torch ({tail(out, 1)})"
-    version, cuda, count = out.split()[-3:]
-    if cuda == "None":
+        return False, f"{python} cannot import torch ({tail(str(value), 1)})"
+    version, cuda, count = value
+    if cuda is None:
         return False, f"torch {version} was built without CUDA"
-    if count in ("0", "False"):
+    if count == 0:
         return False, f"torch {version} (CUDA {cuda}) sees no GPU"
     return True, f"torch {version}, CUDA {cuda}, {count} GPU(s)"
 
 
 def torch_version(python: str) -> str:
-    return run([python, "-c", "import torch; print(torch.__version__)"], 120)[1].strip()
+    code = "import json, torch; print('" + MARK + "' + json.dumps(torch.__version__))"
+    return str(python_value(python, code, 120)[1])
 
 
 def install(checks: Checks, python: str, wheels: Path, site: Path, env: dict) -> None:
@@ -172,18 +185,16 @@ def encode_and_decode(checks: Checks, python: str, env: dict, image: Path, prese
     header, values = results.read_text().splitlines()[:2]
     metrics = dict(zip(header.split(","), values.split(","), strict=True))
     verify = (
-        "import json, sys; from coolchic_core import decode_bitstream; "
+        "import json; from coolchic_core import decode_bitstream; "
         "from coolchic_core.image_io import read_image, rgb8_to_float; "
-        "from coolchic_core.metrics import psnr_db; d = decode_bitstream(sys.argv[1]); "
-        "print(json.dumps({'psnr_db': psnr_db(d.image, rgb8_to_float(read_image(sys.argv[2]))),"
-        " 'rate_bpp': d.rate_bpp}))"
+        f"from coolchic_core.metrics import psnr_db; d = decode_bitstream({str(bitstream)!r}); "
+        f"psnr = psnr_db(d.image, rgb8_to_float(read_image({str(image)!r}))); "
+        "print('" + MARK + "' + json.dumps({'psnr_db': psnr, 'rate_bpp': d.rate_bpp}))"
     )
     cpu_env = {**env, "CUDA_VISIBLE_DEVICES": ""}  # the CPU decoder, no GPU in sight
-    command = [python, "-c", verify, str(bitstream), str(image)]
-    rc, output = run(command, checks.left_s(120), cpu_env)
+    rc, decoded = python_value(python, verify, checks.left_s(120), cpu_env)
     if rc != 0:
-        return checks.record(f"decode {preset} on the CPU", False, tail(output))
-    decoded = json.loads(output.strip().splitlines()[-1])
+        return checks.record(f"decode {preset} on the CPU", False, tail(str(decoded)))
     reported = float(metrics["psnr"])
     ok = abs(decoded["psnr_db"] - reported) <= PSNR_TOLERANCE_DB
     ok = ok and metrics.get("device") == "cuda:0"
@@ -215,8 +226,8 @@ def speed(checks: Checks, python: str, env: dict, image: Path) -> None:
 
 
 def missing_gpu(checks: Checks, python: str, env: dict, image: Path, out: Path) -> None:
-    count = run([python, "-c", "import torch; print(torch.cuda.device_count())"], 60, env)[1]
-    device = f"cuda:{count.strip().splitlines()[-1]}"
+    code = "import json, torch; print('" + MARK + "' + json.dumps(torch.cuda.device_count()))"
+    device = f"cuda:{python_value(python, code, 60, env)[1]}"
     target = out / "missing.bin"
     command = [python, "-m", "coolchic_cli", "encode", "-i", str(image), "-o", str(target)]
     rc, output = run([*command, "--device", device], checks.left_s(60), env)
