@@ -70,10 +70,7 @@ def _session(args, image, device: str):
     target = image_to_target(image).to(device)
     session = TrainingSession(target, args.lmbda, ModelConfig(), cfg, generator, None)
     session.kernels = select_kernels(cfg, ModelConfig(), device)
-    model = session.new_model(*image.shape[:2])
-    if args.impl == "compile":
-        model.forward = torch.compile(model.forward)
-    return session, model
+    return session, session.new_model(*image.shape[:2])
 
 
 def _timed(session, model, optimizer, proxy, n_itr) -> float:
@@ -85,11 +82,15 @@ def _timed(session, model, optimizer, proxy, n_itr) -> float:
     return (time.perf_counter() - start) * 1000.0 / max(n_itr, 1)
 
 
-def _copy(model):
-    """A copy of `model` with the same (unpicklable) kernels."""
+def _copy(args, model):
+    """A copy of `model` with the same (unpicklable) kernels, under torch.compile if asked."""
+    import torch
+
     kernels, model.kernels = model.kernels, None
     twin = copy.deepcopy(model)
     model.kernels = twin.kernels = kernels
+    if args.impl == "compile":
+        twin.forward = torch.compile(twin.forward)
     return twin
 
 
@@ -114,7 +115,7 @@ def _cuda_runs(args, session, model, proxy) -> dict[str, list[float]]:
 
     runs = {}
     for name in ("eager", "graph"):
-        trained = _copy(model)
+        trained = _copy(args, model)
         session.graphs = StepGraphs(session) if name == "graph" else None
         runs[name] = _time_step(args, session, trained, make_optimizer(trained, 1e-3), proxy)
         if session.graphs is not None and session.graphs.failed is not None:
@@ -153,13 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         setup_start = time.perf_counter()
         session, model = _session(args, image, device)
         proxy = Proxy(args.proxy)
-        first = _copy(model)
+        first = _copy(args, model)
         first_ms = _timed(session, first, make_optimizer(first, 1e-3), proxy, 1)
         setup_s = time.perf_counter() - setup_start
         if devices.is_cuda(device):
             cuda_runs = _cuda_runs(args, session, model, proxy)
         else:
-            runs = _time_step(args, session, model, make_optimizer(model, 1e-3), proxy)
+            timed = _copy(args, model)
+            runs = _time_step(args, session, timed, make_optimizer(timed, 1e-3), proxy)
     impl = "cpp" if session.kernels is not None else "torch"
     compiled = " (torch.compile)" if args.impl == "compile" else ""
     print(f"image={args.image} size={image.shape[1]}x{image.shape[0]} threads={args.threads}")
