@@ -327,12 +327,13 @@ def fit(
     training_config: TrainingConfig,
     seed: int = 0,
     progress: Callable[[TrainingProgress], None] | None = None,
-    device: str = "auto",
+    device: str = "cpu",
     cuda_graphs: str = "auto",
 ) -> FitResult:
     """Overfit a COOL-CHIC v1 model to `image` (H, W, 3) floats in [0, 1] at rate weight `lmbda`.
 
-    `device`: auto, cpu or cuda:N (see `coolchic_core.devices`).
+    `device`: cpu (default), auto or cuda:N (see `coolchic_core.devices`;
+    `encode` and the CLI default to auto).
     `cuda_graphs`: "auto" replays the training step as a CUDA graph on CUDA
     (eager PyTorch if the capture fails), "off" always runs it eagerly.
     """
