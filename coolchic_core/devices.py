@@ -152,7 +152,8 @@ def check_devices(devices: list[str]) -> None:
 @contextlib.contextmanager
 def training_context(device: str):
     """Around a training on `device`: on CUDA, that GPU current, deterministic kernels
-    (`torch.use_deterministic_algorithms`) and full float32 matrix products; restored after."""
+    (`torch.use_deterministic_algorithms`), float32 products and convolutions without TF32;
+    restored after."""
     if not is_cuda(device):
         yield
         return
@@ -163,12 +164,15 @@ def training_context(device: str):
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
     )
     torch.use_deterministic_algorithms(True)
     torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False  # the convolutions of v2's synthesis
     try:
         with torch.cuda.device(torch.device(device)):
             yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.backends.cuda.matmul.allow_tf32 = previous[2]
+        torch.backends.cudnn.allow_tf32 = previous[3]

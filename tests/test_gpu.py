@@ -57,6 +57,16 @@ def test_cuda_training_gives_bytes_the_cpu_decodes_to_the_reported_psnr(crop, en
     assert metrics["psnr"] > psnr_db(flat, rgb8_to_float(crop)) + 3.0  # it trained
 
 
+def test_v2_trains_on_cuda_and_decodes_on_the_cpu(crop):
+    """The second format (convolutional synthesis, learned upsampling) on the GPU."""
+    first = encode(crop, 0.004, preset="smoke", seed=1, format="v2", device=DEVICE)
+    assert first.metrics["device"] == DEVICE
+    decoded = decode_bitstream(first.bitstream)
+    assert decoded.format_name == "v2"
+    measured = psnr_db(decoded.image, rgb8_to_float(crop))
+    assert measured == pytest.approx(first.metrics["psnr"], abs=1e-3)
+
+
 def test_same_seed_twice_same_bytes_on_the_gpu(crop, encoded):
     assert encode(crop, 0.004, preset="smoke", seed=0, device=DEVICE).bitstream == (
         encoded.bitstream
