@@ -16,22 +16,39 @@ OUT ?= results/kodak
 RESULTS ?= $(OUT)
 DEVICES ?= auto
 CODEC ?= coolchic
+DEVICE ?= cpu
+
+# torch: TORCH=cpu (default, TORCH_SPEC as is), cuda (a CUDA build from TORCH_CUDA_INDEX;
+# PyPI's Linux wheels of torch are CUDA builds) or system (a .venv that sees the torch of
+# $(PYTHON), e.g. a cluster's CUDA torch; nothing is installed over it). See docs/gpu.md.
+TORCH ?= cpu
+TORCH_SPEC ?= torch==2.13.0
+TORCH_CUDA_INDEX ?= https://pypi.org/simple
+# What an offline GPU machine lacks, fetched here by `make gpu-wheels` (git-ignored).
+GPU_WHEELS ?= .gpu-wheels
+GPU_PYTHON_VERSION ?= 3.12
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+CONSTRICTION_VERSION ?= $(shell $(BIN)/python -c "import importlib.metadata as m; print(m.version('constriction'))" 2>/dev/null || echo 0.5.0)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint docs build-kernels bench-decode bench-encode kodak kodak-dry-run report clean
+.PHONY: help install test test-all lint docs build-kernels bench-decode bench-encode kodak kodak-dry-run report clean \
+	gpu-wheels gpu-check
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-install: ## Create .venv, install torch==2.13.0 (CPU) then the project with dev extras
-	$(PYTHON) -m venv $(VENV)
+install: ## Create .venv, torch (TORCH=cpu default, cuda or system), then the project + dev extras
+	$(if $(filter cpu cuda system,$(TORCH)),,$(error TORCH must be cpu, cuda or system, not '$(TORCH)'))
+	$(PYTHON) -m venv $(if $(filter system,$(TORCH)),--system-site-packages,) $(VENV)
 	$(BIN)/pip install --upgrade pip
-	# CPU torch first, so that the project's `torch>=2.3` is already met and no CUDA build is pulled.
-	# GPU users: install your CUDA build of torch into .venv first, then run `make install TORCH_SPEC=`.
-	$(if $(TORCH_SPEC),$(BIN)/pip install "$(TORCH_SPEC)",)
+	# torch first, so that the project's `torch>=2.3` is already met and pip keeps that build.
+	$(TORCH_INSTALL_$(TORCH))
 	$(BIN)/pip install -e '.[dev,codecs]'
+	$(BIN)/python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'GPUs', torch.cuda.device_count())"
 
-TORCH_SPEC ?= torch==2.13.0
+TORCH_INSTALL_cpu = $(if $(TORCH_SPEC),$(BIN)/pip install "$(TORCH_SPEC)",)
+TORCH_INSTALL_cuda = $(BIN)/pip install "$(TORCH_SPEC)" --index-url $(TORCH_CUDA_INDEX)
+TORCH_INSTALL_system = $(BIN)/python -c "import torch" || { echo "TORCH=system: $(PYTHON) has no torch"; exit 2; }
 
 test: ## Fast test suite (under 10 minutes on 2 cores)
 	$(BIN)/python -m pytest -q -m "not slow" --timeout=900
@@ -52,8 +69,18 @@ build-kernels: ## Build the fused C++ training kernels now (else at first use, a
 bench-decode: ## Median decode time per Kodak image (reference bitstreams)
 	$(BIN)/python -m bench.decode_speed --bitstreams $(SHARED)/reference/coolchic-v1/bitstreams
 
-bench-encode: ## Median ms per training iteration at 768x512 (paper architecture)
-	$(BIN)/python -m bench.encode_speed --image $(SHARED)/datasets/kodak/kodim01.png
+bench-encode: ## Median ms per training iteration at 768x512 (paper architecture; DEVICE=cuda:0: eager and CUDA graph)
+	$(BIN)/python -m bench.encode_speed --image $(SHARED)/datasets/kodak/kodim01.png --device $(DEVICE)
+
+gpu-wheels: ## Fetch what an offline GPU machine lacks (constriction wheel, kodim01.png) into .gpu-wheels/
+	$(BIN)/pip download --no-deps --only-binary=:all: --python-version $(GPU_PYTHON_VERSION) \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d $(GPU_WHEELS) "constriction==$(CONSTRICTION_VERSION)"
+	mkdir -p $(GPU_WHEELS)/kodak
+	cp $(SHARED)/datasets/kodak/kodim01.png $(GPU_WHEELS)/kodak/
+
+gpu-check: ## GPU machine (CUDA torch, offline): install, gpu tests, encodes on cuda:0, speed; skips without CUDA
+	$(GPU_PYTHON) scripts/gpu_check.py --python $(GPU_PYTHON) --wheels $(GPU_WHEELS)
 
 KODAK_BENCH = $(BIN)/coolchic bench --dataset kodak --preset $(PRESET) --lambdas $(LAMBDAS) \
 	$(if $(IMAGES),--images $(IMAGES),) $(if $(WORKERS),--workers $(WORKERS),) --devices $(DEVICES) \

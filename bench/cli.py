@@ -24,6 +24,7 @@ from bench.estimate import PlanEstimate, estimate_plan
 from bench.jobs import COOLCHIC
 from bench.progress import RunProgress
 from bench.runner import PAPER_LAMBDAS, BenchSettings, Plan, Summary, execute, prepare
+from bench.schedule import DEFAULT_JOBS_PER_GPU
 from coolchic_core.errors import InputError
 
 PROG = "coolchic bench"
@@ -85,7 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--devices",
         default="cpu",
-        help="cpu (default), cuda:0,cuda:1,... (one worker per GPU) or auto (every GPU, else cpu)",
+        help="cpu (default); auto (every GPU, else the CPU); all (every GPU and --workers CPU "
+        "workers); or a list such as cuda:0,cuda:1[,cpu]: --jobs-per-gpu workers per GPU. "
+        "With --scheduler-address: cpu or cuda (encodes go to workers with a GPU resource)",
+    )
+    run.add_argument(
+        "--jobs-per-gpu",
+        type=int,
+        default=DEFAULT_JOBS_PER_GPU,
+        metavar="K",
+        help=f"encodes at once on each GPU (default {DEFAULT_JOBS_PER_GPU}; "
+        "the throughput of K = 1, 2, 4, 8 is not measured yet)",
     )
     run.add_argument(
         "--threads",
@@ -117,7 +128,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         raise InputError("--qualities goes with a classical --codec; COOL-CHIC uses --lambdas")
     if args.lambdas and args.codec != COOLCHIC:
         raise InputError(f"--lambdas is for COOL-CHIC; {args.codec} takes --qualities")
-    devices = resolve_devices(args.devices)
+    devices = resolve_devices(args.devices, local=not args.scheduler_address)
     return BenchSettings(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -130,6 +141,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         out=args.out,
         workers=default_workers(devices) if args.workers is None else args.workers,
         devices=devices,
+        jobs_per_gpu=args.jobs_per_gpu,
         threads=args.threads,
         scheduler_address=args.scheduler_address,
         force=args.force,

@@ -17,14 +17,9 @@ CPU_PRESET = "fast"
 GPU_PRESET = "paper"
 
 
-def resolve_devices(text: str) -> list[str]:
-    """`--devices`: `auto` is every CUDA GPU torch sees, else the CPU; other values as given."""
-    if text.strip().lower() != AUTO:
-        return parse_devices(text)
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return [f"cuda:{index}" for index in range(count)] or ["cpu"]
+def resolve_devices(text: str, local: bool = True) -> list[str]:
+    """`--devices`: `auto` is every CUDA GPU torch sees, else the CPU (`bench.schedule`)."""
+    return parse_devices(text, local)
 
 
 def machine_preset(devices: list[str]) -> str:

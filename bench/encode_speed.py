@@ -1,11 +1,16 @@
 """Time training iterations (forward, backward, Adam step) on one image.
 
-`python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp]`
+`python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp] [--device cuda:0]`
 prints the time of each run, the median, the peak memory, and last
 `encode_ms_per_iteration=<ms>`. The architecture is the paper's
 (ModelConfig defaults); the proxy is the "fast" preset's soft rounding.
 `--impl compile` runs the PyTorch model under torch.compile; its compile
 time shows in `setup_and_first_iteration_s`.
+
+On CUDA both steps are timed: eager PyTorch, then the step replayed as a CUDA
+graph (`coolchic_core.cuda_graphs`, what training uses there), each after its
+warm-up; `encode_ms_per_iteration_eager=` and `..._graph=` are printed, and
+`encode_ms_per_iteration=` is the graph's (the eager one's if the capture failed).
 
 Under CPU contention (a shared 2-core machine) libgomp's spinning threads make
 a 2-thread iteration about 5x slower (measured 230-360 ms instead of 50 ms),
@@ -16,10 +21,12 @@ takes effect if torch was not imported yet, hence the imports inside `main`.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import os
 import resource
 import statistics
+import sys
 import time
 
 
@@ -43,10 +50,15 @@ def _parser() -> argparse.ArgumentParser:
         help="quantization proxy of the timed iterations",
     )
     parser.add_argument("--lmbda", type=float, default=1e-3)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default), auto, cuda or cuda:N",
+    )
     return parser
 
 
-def _session(args, image):
+def _session(args, image, device: str):
     import torch
 
     from coolchic_core.presets import ModelConfig, get_preset
@@ -55,20 +67,68 @@ def _session(args, image):
     impl = "torch" if args.impl == "compile" else args.impl
     cfg = dataclasses.replace(get_preset("fast"), impl=impl)
     generator = torch.Generator().manual_seed(0)
-    target = image_to_target(image)
+    target = image_to_target(image).to(device)
     session = TrainingSession(target, args.lmbda, ModelConfig(), cfg, generator, None)
-    session.kernels = select_kernels(cfg, ModelConfig())
-    model = session.new_model(*image.shape[:2])
-    if args.impl == "compile":
-        model.forward = torch.compile(model.forward)
-    return session, model
+    session.kernels = select_kernels(cfg, ModelConfig(), device)
+    return session, session.new_model(*image.shape[:2])
 
 
 def _timed(session, model, optimizer, proxy, n_itr) -> float:
+    _synchronize(session.device)
     start = time.perf_counter()
     for _ in range(n_itr):
         session.step(model, optimizer, proxy, 1e-3, "bench")
+    _synchronize(session.device)
     return (time.perf_counter() - start) * 1000.0 / max(n_itr, 1)
+
+
+def _copy(args, model):
+    """A copy of `model` with the same (unpicklable) kernels, under torch.compile if asked."""
+    import torch
+
+    kernels, model.kernels = model.kernels, None
+    twin = copy.deepcopy(model)
+    model.kernels = twin.kernels = kernels
+    if args.impl == "compile":
+        twin.forward = torch.compile(twin.forward)
+    return twin
+
+
+def _synchronize(device: str) -> None:
+    """Wait for the GPU's queued work, so that the host clock times it (no-op on the CPU)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+def _time_step(args, session, model, optimizer, proxy) -> list[float]:
+    """Warm-up iterations (the graph's capture among them), then the timed runs."""
+    _timed(session, model, optimizer, proxy, args.warmup)
+    return [_timed(session, model, optimizer, proxy, args.n_itr) for _ in range(args.runs)]
+
+
+def _cuda_runs(args, session, model, proxy) -> dict[str, list[float]]:
+    """On CUDA: the eager step, then the CUDA graph step, from the same starting model."""
+    from coolchic_core.cuda_graphs import StepGraphs
+    from coolchic_core.training import make_optimizer
+
+    runs = {}
+    for name in ("eager", "graph"):
+        trained = _copy(args, model)
+        session.graphs = StepGraphs(session) if name == "graph" else None
+        runs[name] = _time_step(args, session, trained, make_optimizer(trained, 1e-3), proxy)
+        if session.graphs is not None and session.graphs.failed is not None:
+            print(f"cuda_graph_failed={session.graphs.failed}")
+            del runs[name]
+    return runs
+
+
+def _print_cuda(runs: dict[str, list[float]]) -> float:
+    for name, values in runs.items():
+        print(f"runs_ms_per_iteration_{name}=" + ",".join(f"{r:.3f}" for r in values))
+        print(f"encode_ms_per_iteration_{name}={statistics.median(values):.3f}")
+    return statistics.median(runs.get("graph", runs["eager"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,30 +137,47 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
+    from coolchic_core import devices
+    from coolchic_core.errors import InputError
     from coolchic_core.image_io import read_image, rgb8_to_float
     from coolchic_core.model.coolchic import Proxy
     from coolchic_core.training import make_optimizer
 
+    try:
+        device = devices.resolve_device(args.device)
+    except InputError as exc:
+        print(f"bench.encode_speed: error: {exc}", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     image = rgb8_to_float(read_image(args.image))
-    setup_start = time.perf_counter()
-    session, model = _session(args, image)
-    optimizer = make_optimizer(model, 1e-3)
-    proxy = Proxy(args.proxy)
-    first_ms = _timed(session, model, optimizer, proxy, 1)
-    setup_s = time.perf_counter() - setup_start
-    _timed(session, model, optimizer, proxy, args.warmup)
-    runs = [_timed(session, model, optimizer, proxy, args.n_itr) for _ in range(args.runs)]
+    with devices.training_context(device):
+        setup_start = time.perf_counter()
+        session, model = _session(args, image, device)
+        proxy = Proxy(args.proxy)
+        first = _copy(args, model)
+        first_ms = _timed(session, first, make_optimizer(first, 1e-3), proxy, 1)
+        setup_s = time.perf_counter() - setup_start
+        if devices.is_cuda(device):
+            cuda_runs = _cuda_runs(args, session, model, proxy)
+        else:
+            timed = _copy(args, model)
+            runs = _time_step(args, session, timed, make_optimizer(timed, 1e-3), proxy)
     impl = "cpp" if session.kernels is not None else "torch"
     compiled = " (torch.compile)" if args.impl == "compile" else ""
     print(f"image={args.image} size={image.shape[1]}x{image.shape[0]} threads={args.threads}")
+    print(f"device={device} device_name={devices.device_name(device)}")
     wait_policy = os.environ.get("OMP_WAIT_POLICY")
     print(f"impl={impl}{compiled} proxy={args.proxy} OMP_WAIT_POLICY={wait_policy}")
     print(f"setup_and_first_iteration_s={setup_s:.1f} first_iteration_ms={first_ms:.0f}")
-    print("runs_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in runs))
+    if devices.is_cuda(device):
+        median_ms = _print_cuda(cuda_runs)
+        print(f"peak_gpu_memory_mb={torch.cuda.max_memory_allocated(device) / 2**20:.0f}")
+    else:
+        print("runs_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in runs))
+        median_ms = statistics.median(runs)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"peak_memory_mb={peak_mb:.0f}")
-    print(f"encode_ms_per_iteration={statistics.median(runs):.1f}")
+    print(f"encode_ms_per_iteration={median_ms:.3f}")
     return 0
 
 

@@ -38,6 +38,8 @@ ENCODER_METRICS = {
     "rate_all_bpp": "enc_rate_all_bpp",
     "training_time_second": "enc_training_time_s",
     "n_iteration": "n_iterations",
+    "device_name": "device_name",
+    "backend": "backend",
 }
 
 
@@ -78,6 +80,7 @@ def make_row(job: Job, device, threads, measures: dict, status: str, error: str 
         "preset": job.preset,
         "seed": job.seed,
         "device": device,
+        "device_name": measures.get("device_name") or _device_name(device),
         "threads": threads,
         "job_id": job.job_id,
         "kind": job.kind,
@@ -174,6 +177,18 @@ def _plain(value):
     if hasattr(value, "item"):
         return value.item()
     return value
+
+
+def _device_name(device: str | None) -> str | None:
+    """The CPU's model or the GPU's name; None when no device ran the job."""
+    if device is None:
+        return None
+    from coolchic_core.devices import device_name
+
+    try:
+        return device_name(device)
+    except Exception:  # noqa: BLE001 - a name is detail, never a reason to lose a row
+        return None
 
 
 def _torch_version() -> str | None:

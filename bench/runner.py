@@ -23,7 +23,7 @@ from bench.execute import error_message, failed_row, run_job
 from bench.jobs import COOLCHIC, Job
 from bench.plan import split_done
 from bench.provenance import project_provenance
-from bench.schedule import DaskPool, LocalPool
+from bench.schedule import DEFAULT_JOBS_PER_GPU, DaskPool, LocalPool
 from coolchic_core.errors import InputError
 from coolchic_core.presets import get_preset
 from datasets import Dataset, open_dataset
@@ -49,6 +49,7 @@ class BenchSettings:
     out: Path = Path("results/kodak")
     workers: int = 1
     devices: list[str] = field(default_factory=lambda: ["cpu"])
+    jobs_per_gpu: int = DEFAULT_JOBS_PER_GPU
     threads: int | None = None
     scheduler_address: str | None = None
     force: bool = False
@@ -132,11 +133,11 @@ def make_pool(settings: BenchSettings) -> LocalPool | DaskPool:
     if settings.scheduler_address:
         if len(settings.devices) > 1:
             raise InputError(
-                "with --scheduler-address give one device (e.g. cuda): start one Dask worker "
+                "with --scheduler-address give one device (cpu or cuda): start one Dask worker "
                 "per GPU with CUDA_VISIBLE_DEVICES set instead of listing GPUs"
             )
         return DaskPool(settings.scheduler_address, settings.devices[0], settings.threads)
-    return LocalPool(settings.workers, settings.devices, settings.threads)
+    return LocalPool(settings.workers, settings.devices, settings.threads, settings.jobs_per_gpu)
 
 
 def _row_of(job: Job, outcome) -> dict:
@@ -153,6 +154,8 @@ def _check(settings: BenchSettings) -> None:
         raise InputError(f"--seed must be >= 0, got {settings.seed}")
     if settings.workers < 1:
         raise InputError(f"--workers must be at least 1, got {settings.workers}")
+    if settings.jobs_per_gpu < 1:
+        raise InputError(f"--jobs-per-gpu must be at least 1, got {settings.jobs_per_gpu}")
     if settings.threads is not None and settings.threads < 1:
         raise InputError(f"--threads must be at least 1, got {settings.threads}")
     if settings.out.exists() and not settings.out.is_dir():
@@ -166,16 +169,12 @@ def _check(settings: BenchSettings) -> None:
 
 
 def _check_gpus(devices: list[str]) -> None:
-    if not any(d.startswith("cuda") for d in devices):
-        return
-    import torch
+    from coolchic_core.devices import check_devices
 
-    if not torch.cuda.is_available():
-        raise InputError(f"--devices {','.join(devices)}: CUDA is not available to torch here")
-    count = torch.cuda.device_count()
-    bad = [d for d in devices if ":" in d and int(d.split(":")[1]) >= count]
-    if bad:
-        raise InputError(f"--devices {', '.join(bad)}: this machine has {count} GPU(s)")
+    try:
+        check_devices(devices)
+    except InputError as exc:
+        raise InputError(f"--devices: {exc}") from None
 
 
 def _open(settings: BenchSettings, images: list[str] | None) -> Dataset:

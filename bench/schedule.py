@@ -4,10 +4,15 @@ Both pools take a job function `fn(job, device, threads) -> row` and yield
 `(job, row_or_exception)` as jobs finish.
 
 - `LocalPool`: one loky process per slot. On CPU, `workers` slots, each job
-  with max(1, cores // workers) torch threads. With GPUs, one slot per
-  device: a job is submitted only when a device is free and runs on it.
+  with max(1, cores // slots) torch threads. With GPUs, `jobs_per_gpu` slots
+  per GPU (and `workers` CPU slots beside them when `cpu` is listed too): a
+  job is submitted only when a slot is free and runs on its device. Jobs that
+  need no GPU (classical codecs, decode-only) run on the CPU in any slot.
 - `DaskPool`: every job is submitted to a dask.distributed scheduler; the
-  cluster's workers decide the parallelism (one job per worker thread).
+  cluster's workers decide the parallelism (one job per worker thread). With
+  `--devices cuda`, COOL-CHIC encodes ask for one unit of the `GPU` resource,
+  which GPU workers declare (`dask worker --resources GPU=1`, one worker per
+  GPU with CUDA_VISIBLE_DEVICES set); jobs that need no GPU ask for nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from coolchic_core.errors import InputError
 
 LOGGER = logging.getLogger(__name__)
 
-_DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?|mps)$")
 _SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls)://[^\s/]+:[0-9]+$")
 DASK_CONNECT_TIMEOUT_S = 30
 PARENT_POLL_S = 1.0
@@ -43,17 +47,43 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def parse_devices(text: str) -> list[str]:
-    """`cpu` or a comma list of accelerators (`cuda:0,cuda:1`)."""
-    devices = [d.strip() for d in text.split(",") if d.strip()]
-    if not devices:
-        raise InputError("--devices is empty")
-    bad = [d for d in devices if not _DEVICE.match(d)]
-    if bad:
-        raise InputError(f"unknown device {', '.join(bad)}: use cpu, cuda, cuda:N or mps")
-    if "cpu" in devices and len(devices) > 1:
-        raise InputError("--devices: give either cpu or a list of GPUs, not both")
-    return devices
+# The resource GPU workers of a Dask cluster declare; a COOL-CHIC encode asks for one unit.
+DASK_GPU_RESOURCE = "GPU"
+# Encodes at once per GPU. Not measured yet: K = 1, 2, 4, 8 on an H200 are to be timed.
+DEFAULT_JOBS_PER_GPU = 1
+
+
+def parse_devices(text: str, local: bool = True) -> list[str]:
+    """`--devices`: auto, all, cpu or a list such as cuda:0,cuda:1[,cpu] (coolchic_core.devices).
+
+    Locally the GPUs are checked to exist. For a Dask cluster (`local=False`)
+    the workers own the GPUs: `cpu` or `cuda` (jobs go to GPU workers).
+    """
+    from coolchic_core import devices
+
+    if local:
+        return devices.parse_device_list(text)
+    spec = [devices.parse_device(item) for item in str(text).split(",") if item.strip()]
+    if spec == ["cpu"]:
+        return spec
+    if len(spec) == 1 and devices.is_cuda(spec[0]):
+        return ["cuda"]
+    raise InputError(
+        "with --scheduler-address, --devices is cpu or cuda: start one Dask worker per GPU "
+        f"with --resources {DASK_GPU_RESOURCE}=1 and CUDA_VISIBLE_DEVICES set"
+    )
+
+
+def needs_gpu(job) -> bool:
+    """Whether `job` trains a model (a COOL-CHIC encode); classical and decode-only jobs do not."""
+    from bench.jobs import KIND_ENCODE
+
+    return getattr(job, "kind", KIND_ENCODE) == KIND_ENCODE
+
+
+def device_for(job, slot: str) -> str:
+    """The device `job` runs on in `slot`: the slot's, or the CPU for a job without training."""
+    return slot if needs_gpu(job) else "cpu"
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
@@ -67,20 +97,29 @@ def check_scheduler_address(address: str) -> str:
 
 
 class LocalPool:
-    """Worker processes on this machine, one per slot (CPU worker or GPU)."""
+    """Worker processes on this machine, one per slot (a CPU worker or one of a GPU's)."""
 
-    def __init__(self, workers: int, devices: list[str], threads: int | None = None):
+    def __init__(
+        self,
+        workers: int,
+        devices: list[str],
+        threads: int | None = None,
+        jobs_per_gpu: int = DEFAULT_JOBS_PER_GPU,
+    ):
         if workers < 1:
             raise InputError(f"--workers must be at least 1, got {workers}")
-        gpus = devices != ["cpu"]
-        self.slots = list(devices) if gpus else ["cpu"] * workers
+        if jobs_per_gpu < 1:
+            raise InputError(f"--jobs-per-gpu must be at least 1, got {jobs_per_gpu}")
+        gpus = [device for device in devices if device != "cpu"]
+        self.slots = [gpu for gpu in gpus for _ in range(jobs_per_gpu)]
+        if "cpu" in devices:
+            self.slots += ["cpu"] * workers
         self.threads = threads or threads_per_worker(len(self.slots))
 
     def describe(self) -> str:
-        return (
-            f"{len(self.slots)} local worker(s) on {','.join(sorted(set(self.slots)))}, "
-            f"{self.threads} thread(s) each"
-        )
+        counts = {slot: self.slots.count(slot) for slot in dict.fromkeys(self.slots)}
+        where = ", ".join(f"{n} on {slot}" for slot, n in counts.items())
+        return f"{len(self.slots)} local worker(s) ({where}), {self.threads} thread(s) each"
 
     def run(self, jobs: Iterable, fn: JobFn) -> Iterator[Outcome]:
         executor = self._executor()
@@ -89,15 +128,15 @@ class LocalPool:
         try:
             while pending or running:
                 while pending and free:
-                    job, device = pending.popleft(), free.pop(0)
-                    executor, future = self._submit(executor, fn, job, device)
-                    running[future] = (job, device)
+                    job, slot = pending.popleft(), free.pop(0)
+                    executor, future = self._submit(executor, fn, job, device_for(job, slot))
+                    running[future] = (job, slot)
                 done, _ = concurrent.futures.wait(
                     running, return_when=concurrent.futures.FIRST_COMPLETED
                 )
                 for future in done:
-                    job, device = running.pop(future)
-                    free.append(device)
+                    job, slot = running.pop(future)
+                    free.append(slot)
                     yield job, _outcome(future)
             finished = True
         finally:
@@ -150,7 +189,18 @@ class DaskPool:
         self.threads = threads or 1
 
     def describe(self) -> str:
-        return f"Dask scheduler {self.address}, {self.threads} thread(s) per job on {self.device}"
+        where = (
+            f"COOL-CHIC encodes on workers with the {DASK_GPU_RESOURCE} resource"
+            if self.device != "cpu"
+            else "cpu"
+        )
+        return f"Dask scheduler {self.address}, {self.threads} thread(s) per job, {where}"
+
+    def placement(self, job) -> tuple[str, dict | None]:
+        """(device, Dask resources) of `job`: a GPU unit for an encode when GPUs are asked for."""
+        if self.device != "cpu" and needs_gpu(job):
+            return self.device, {DASK_GPU_RESOURCE: 1}
+        return "cpu", None
 
     def run(self, jobs: Iterable, fn: JobFn) -> Iterator[Outcome]:
         try:
@@ -165,7 +215,10 @@ class DaskPool:
             futures = {}
             for job in jobs:
                 key = f"coolchic-bench-{job.job_id}-{run_tag}"
-                future = client.submit(fn, job, self.device, self.threads, key=key, pure=False)
+                device, resources = self.placement(job)
+                future = client.submit(
+                    fn, job, device, self.threads, key=key, pure=False, resources=resources
+                )
                 futures[future] = job
             for future in as_completed(futures):
                 yield futures[future], _outcome(future)

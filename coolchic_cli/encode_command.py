@@ -6,9 +6,11 @@ import argparse
 import io
 import math
 import os
+import sys
 from pathlib import Path
 
 from coolchic_core.atomic_io import atomic_write_bytes, atomic_write_text, check_writable_target
+from coolchic_core.devices import device_name, resolve_device
 from coolchic_core.errors import InputError
 from coolchic_core.limits import MAX_LATENT_GRIDS, MAX_N_CTX_ROWCOL
 
@@ -38,7 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("-i", "--input", required=True, help="image to compress (anything Pillow reads)")
     add("-o", "--output", required=True, help="where to write the bitstream")
-    add("--device", default="cpu", help="cpu or cuda:N (default cpu)")
+    add(
+        "--device",
+        default="auto",
+        help="auto (default: the first CUDA GPU, else the CPU), cpu, cuda or cuda:N",
+    )
+    add(
+        "--cuda_graphs",
+        choices=("auto", "off"),
+        default="auto",
+        help="on CUDA, replay the training step as a CUDA graph (auto, default) or not (off)",
+    )
     add("--decoded_img_path", help="write the image decoded from the bitstream here (PNG)")
     add("--model_save_path", help="save the trained model here (torch state_dict, .pt)")
     add("--enc_results_path", help="write the encoder results file here")
@@ -78,9 +90,8 @@ def _check_args(args) -> None:
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be at least 1, got {args.threads}")
     _check_architecture_options(args)
+    args.device = resolve_device(args.device)
     _check_outputs(args)
-    if args.device != "cpu":
-        _check_device(args.device)
 
 
 ARCHITECTURE_OPTIONS = ("layers_synthesis", "layers_arm", "n_ctx_rowcol", "latent_n_grids")
@@ -120,15 +131,6 @@ def _check_outputs(args) -> None:
         if real in seen:
             raise InputError(f"--{name} {value} is the same file as {seen[real]}")
         seen[real] = f"--{name}"
-
-
-def _check_device(device: str) -> None:
-    import torch
-
-    if not device.startswith("cuda"):
-        raise InputError(f"unknown device {device!r} (cpu or cuda:N)")
-    if not torch.cuda.is_available():
-        raise InputError(f"device {device} requested but no CUDA GPU is available")
 
 
 class _ProgressBar:
@@ -178,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
 
     image = read_image(args.input)
     model_config = _model_config(args)
+    if not args.quiet:
+        where = f"{args.device} ({device_name(args.device)})"
+        print(f"coolchic encode: training on {where}", file=sys.stderr)
     bar = None if args.quiet else _ProgressBar()
     try:
         result = encode(
@@ -193,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             start_lr=args.start_lr,
             n_trial_warmup=args.n_trial_warmup,
             format=args.format,
+            cuda_graphs=args.cuda_graphs,
         )
     finally:
         if bar is not None:

@@ -6,6 +6,13 @@ warm-up trials, a main phase (v1 plateau schedule or cosine decay) and an
 optional final straight-through phase. The model kept is the one with the
 lowest loss evaluated with true rounding. Progress goes to a callback;
 nothing is printed.
+
+The device is a parameter (`coolchic_core.devices`): latents, networks,
+optimizer and loss live on it. The backend is chosen per device: the fused
+C++ kernels (`model.fused`) on the CPU, the PyTorch model elsewhere, on CUDA
+with deterministic algorithms and its training step replayed as a CUDA graph
+(`cuda_graphs`). The model is initialised on the CPU, so a seed starts from
+the same weights on every device; the training noise is drawn on the device.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from coolchic_core import devices
 from coolchic_core.errors import InputError
 from coolchic_core.metrics import psnr_db_from_mse
 from coolchic_core.model.allocator import keep_freed_memory
@@ -56,6 +64,9 @@ class FitResult:
     est_loss: float
     state_dict: dict[str, torch.Tensor] = field(repr=False)
     impl: str = "torch"
+    device: str = "cpu"
+    device_name: str = ""
+    backend: str = "torch"
 
 
 @dataclass
@@ -65,25 +76,47 @@ class _Evaluation:
     rate_bits: float
 
 
-class TrainingSession:
-    """State shared by the phases of one fit: image, lambda, generator, counters.
+# On CUDA, progress is reported every this many iterations (each report waits for the GPU).
+CUDA_PROGRESS_EVERY = 25
 
+
+class TrainingSession:
+    """State shared by the phases of one fit: image, lambda, generators, counters.
+
+    `generator` (CPU) initialises the models; `noise_generator` (on the
+    target's device; the same object on the CPU) draws the training noise.
+    `graphs` (a `cuda_graphs.StepGraphs`, or None) replays the step on CUDA.
     Public for the speed bench, which times `step` alone.
     """
 
-    def __init__(self, target, lmbda, model_config, training_config, generator, progress):
+    def __init__(self, target, lmbda, model_config, training_config, generator, progress, seed=0):
         self.target = target
         self.lmbda = lmbda
         self.model_config = model_config
         self.cfg = training_config
         self.generator = generator
+        self.device = str(target.device)
+        self.noise_generator = generator
+        if target.device.type != "cpu":
+            self.noise_generator = torch.Generator(device=target.device).manual_seed(int(seed))
         self.progress = progress
         self.n_pixels = target.shape[1]
         self.iteration = 0
         self.kernels = None
+        self.graphs = None
+
+    @property
+    def backend(self) -> str:
+        """fused-cpp (CPU kernels), torch-cudagraph (replayed step) or torch (eager)."""
+        if self.kernels is not None:
+            return "fused-cpp"
+        if self.graphs is not None and self.graphs.failed is None:
+            return "torch-cudagraph"
+        return "torch"
 
     def new_model(self, height: int, width: int) -> CoolChic:
         model = self.model_config.training_model(height, width, self.generator)
+        model = model.to(self.target.device)
         model.kernels = self.kernels
         return model
 
@@ -98,27 +131,49 @@ class TrainingSession:
 
     def step(self, model, optimizer, proxy: Proxy, lr: float, phase: str) -> None:
         """One iteration: forward with the proxy, backward, clip, Adam step."""
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        if self.graphs is not None:
+            loss, mse, rate_bits = self.graphs.step(model, optimizer, proxy, lr)
+        else:
+            set_learning_rate(optimizer, lr)
+            loss, mse, rate_bits = self.train_step(model, optimizer, proxy)
+        self.iteration += 1
+        if self.progress is None:
+            return
+        if self.device != "cpu" and self.iteration % CUDA_PROGRESS_EVERY:
+            return
+        self.progress(
+            TrainingProgress(
+                iteration=self.iteration,
+                n_iterations=self.cfg.n_itr_planned,
+                phase=phase,
+                loss=float(loss),
+                psnr_db=psnr_db_from_mse(float(mse)),
+                rate_bpp=float(rate_bits) / self.n_pixels,
+                learning_rate=lr,
+            )
+        )
+
+    def train_step(self, model, optimizer, proxy: Proxy, uniforms=None):
+        """Forward, backward, clip, Adam step; (loss, mse, rate_bits) as detached tensors.
+
+        No host synchronisation: `cuda_graphs` captures this function as is.
+        """
         optimizer.zero_grad(set_to_none=True)
-        out = model(self.target, proxy, self.generator)
+        out = model(self.target, proxy, self.noise_generator, uniforms=uniforms)
         loss = self.loss_of(out.mse, out.rate_bits)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.grad_clip_norm)
         optimizer.step()
-        self.iteration += 1
-        if self.progress is not None:
-            self.progress(
-                TrainingProgress(
-                    iteration=self.iteration,
-                    n_iterations=self.cfg.n_itr_planned,
-                    phase=phase,
-                    loss=float(loss.detach()),
-                    psnr_db=psnr_db_from_mse(float(out.mse.detach())),
-                    rate_bpp=float(out.rate_bits.detach()) / self.n_pixels,
-                    learning_rate=lr,
-                )
-            )
+        return loss.detach(), out.mse.detach(), out.rate_bits.detach()
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Every group's learning rate to `lr` (in place when it is a tensor, as in a CUDA graph)."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
 
 
 class _Best:
@@ -248,9 +303,13 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return array
 
 
-def select_kernels(cfg: TrainingConfig, model_config: ModelConfig):
-    """The fused kernels of `coolchic_core.model.fused` if wanted and available."""
+def select_kernels(cfg: TrainingConfig, model_config: ModelConfig, device: str = "cpu"):
+    """The fused kernels of `coolchic_core.model.fused` if wanted, available and on the CPU."""
     if cfg.impl == "torch" or not model_config.uses_fused_kernels:
+        return None
+    if device != "cpu":
+        if cfg.impl == "cpp":
+            raise InputError(f"impl 'cpp' (the fused CPU kernels) cannot train on {device}")
         return None
     from coolchic_core.model import fused
 
@@ -269,18 +328,49 @@ def fit(
     seed: int = 0,
     progress: Callable[[TrainingProgress], None] | None = None,
     device: str = "cpu",
+    cuda_graphs: str = "auto",
 ) -> FitResult:
-    """Overfit a COOL-CHIC v1 model to `image` (H, W, 3) floats in [0, 1] at rate weight `lmbda`."""
-    if device != "cpu":
-        raise InputError(f"device {device!r} is not supported by this build (cpu only)")
+    """Overfit a COOL-CHIC v1 model to `image` (H, W, 3) floats in [0, 1] at rate weight `lmbda`.
+
+    `device`: cpu (default), auto or cuda:N (see `coolchic_core.devices`;
+    `encode` and the CLI default to auto).
+    `cuda_graphs`: "auto" replays the training step as a CUDA graph on CUDA
+    (eager PyTorch if the capture fails), "off" always runs it eagerly.
+    """
+    device = devices.resolve_device(device)
+    if cuda_graphs not in ("auto", "off"):
+        raise InputError(f"cuda_graphs must be auto or off, got {cuda_graphs!r}")
     if not (lmbda >= 0.0 and math.isfinite(lmbda)):
         raise InputError(f"lmbda must be a finite number >= 0, got {lmbda}")
     start = time.perf_counter()
     target = image_to_target(image)
-    height, width = np.shape(image)[:2]
+    with devices.training_context(device):
+        session = _open_session(
+            target.to(device), lmbda, model_config, training_config, seed, progress, cuda_graphs
+        )
+        model = _train(session, *np.shape(image)[:2])
+        return _result(session, model, time.perf_counter() - start)
+
+
+def _open_session(target, lmbda, model_config, training_config, seed, progress, cuda_graphs):
+    """The session of one fit on the target's device, its backend chosen and logged."""
     generator = torch.Generator().manual_seed(int(seed))
-    session = TrainingSession(target, lmbda, model_config, training_config, generator, progress)
-    session.kernels = select_kernels(training_config, model_config)
+    session = TrainingSession(
+        target, lmbda, model_config, training_config, generator, progress, seed
+    )
+    session.kernels = select_kernels(training_config, model_config, session.device)
+    if devices.is_cuda(session.device) and cuda_graphs == "auto":
+        from coolchic_core.cuda_graphs import StepGraphs
+
+        session.graphs = StepGraphs(session)
+    name = devices.device_name(session.device)
+    logger.info("training on %s (%s), backend %s", session.device, name, session.backend)
+    return session
+
+
+def _train(session: TrainingSession, height: int, width: int) -> CoolChic:
+    """Warm-up, main phase, final phase; the best model, restored."""
+    training_config = session.cfg
     model = _warmup(session, height, width)
     best = _Best(model, session.evaluate(model))
     if training_config.schedule == "plateau":
@@ -289,7 +379,7 @@ def fit(
         _main_cosine(session, model, best)
     _final_ste(session, model, best)
     best.restore(model)
-    return _result(session, model, time.perf_counter() - start)
+    return model
 
 
 def load_model(
@@ -305,7 +395,7 @@ def _result(session: TrainingSession, model: CoolChic, elapsed_s: float) -> FitR
     model.kernels = None
     evaluation = session.evaluate(model)
     return FitResult(
-        latents_int=[y.numpy() for y in model.latents.integers()],
+        latents_int=[y.cpu().numpy() for y in model.latents.integers()],
         synthesis_layers=model.synthesis.layers_numpy(),
         arm_layers=model.arm.layers_numpy(),
         n_iterations=session.iteration,
@@ -315,4 +405,7 @@ def _result(session: TrainingSession, model: CoolChic, elapsed_s: float) -> FitR
         est_loss=evaluation.loss,
         state_dict={k: v.detach().clone().cpu() for k, v in model.state_dict().items()},
         impl="torch" if session.kernels is None else "cpp",
+        device=session.device,
+        device_name=devices.device_name(session.device),
+        backend=session.backend,
     )

@@ -107,9 +107,13 @@ def test_cli_encode_writes_everything(tmp_path, crop, capsys):
     header, values = paths["res.txt"].read_text().splitlines()
     assert header == (
         "psnr,rate_latent_bpp,rate_mlp_bpp,rate_all_bpp,training_time_second,"
-        "n_iteration,decoder_rate_bpp,decoder_psnr_db"
+        "n_iteration,decoder_rate_bpp,decoder_psnr_db,device,device_name,backend"
     )
-    fields = dict(zip(header.split(","), map(float, values.split(",")), strict=True))
+    texts = dict(zip(header.split(","), values.split(","), strict=True))
+    assert texts.pop("device") == ("cuda:0" if torch.cuda.is_available() else "cpu")  # auto
+    assert texts.pop("device_name")
+    assert texts.pop("backend") in ("fused-cpp", "torch", "torch-cudagraph")
+    fields = {name: float(value) for name, value in texts.items()}
     decoded = decode_bitstream(paths["out.bin"])
     assert fields["decoder_rate_bpp"] == pytest.approx(decoded.rate_bpp)
     assert fields["decoder_psnr_db"] == pytest.approx(

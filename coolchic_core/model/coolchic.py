@@ -48,14 +48,23 @@ class CoolChic(nn.Module):
         self.kernels = None
 
     def quantized_latents(
-        self, proxy: Proxy, generator: torch.Generator | None
+        self,
+        proxy: Proxy,
+        generator: torch.Generator | None,
+        uniforms: list[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
-        """The latents y_i = Q(grid_i * 2^g_i) under the proxy."""
+        """The latents y_i = Q(grid_i * 2^g_i) under the proxy.
+
+        `uniforms`: U(0, 1) samples of each grid's shape drawn beforehand (a
+        CUDA graph's static inputs) instead of drawing from `generator`.
+        """
         if self.kernels is not None:
             return self.kernels.quantize(self.latents, proxy, generator)
+        scaled = self.latents.scaled()
+        noise = uniforms if uniforms is not None else [None] * len(scaled)
         return [
-            quantize(y, proxy.mode, generator, proxy.temperature, proxy.noise_parameter)
-            for y in self.latents.scaled()
+            quantize(y, proxy.mode, generator, proxy.temperature, proxy.noise_parameter, u)
+            for y, u in zip(scaled, noise, strict=True)
         ]
 
     def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
@@ -84,9 +93,10 @@ class CoolChic(nn.Module):
         proxy: Proxy,
         generator: torch.Generator | None = None,
         want_image: bool = False,
+        uniforms: list[torch.Tensor] | None = None,
     ) -> ForwardOutput:
         """MSE against `target` (3, H * W) and rate; clamps the image when rounding."""
-        latents = self.quantized_latents(proxy, generator)
+        latents = self.quantized_latents(proxy, generator, uniforms)
         rate = self.rate_bits(latents)
         if self.kernels is not None and not want_image and proxy.mode != "round":
             mse = self.kernels.synthesis_mse(self.features(latents), target, self.synthesis)
