@@ -85,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--devices",
-        default="cpu",
-        help="cpu (default); auto (every GPU, else the CPU); all (every GPU and --workers CPU "
+        default="auto",
+        help="auto (default: every GPU, else the CPU); cpu; all (every GPU and --workers CPU "
         "workers); or a list such as cuda:0,cuda:1[,cpu]: --jobs-per-gpu workers per GPU. "
         "With --scheduler-address: cpu or cuda (encodes go to workers with a GPU resource)",
     )

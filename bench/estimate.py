@@ -23,12 +23,10 @@ iterations (about 1 %), the fused kernels' one-time build, the runner's start.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import heapq
 import json
 import logging
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -423,14 +421,8 @@ def cache_path(env: dict | None = None) -> Path:
     return Path(base) / "coolchic" / CACHE_FILE
 
 
-@functools.cache
 def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux, else platform's guess)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    """The CPU's model name (`coolchic_core.devices.cpu_name`)."""
+    from coolchic_core.devices import cpu_name
+
+    return cpu_name()
