@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto (default: every GPU, else the CPU); cpu; all (every GPU and --workers CPU "
         "workers); or a list such as cuda:0,cuda:1[,cpu]: --jobs-per-gpu workers per GPU. "
-        "With --scheduler-address: cpu or cuda (encodes go to workers with a GPU resource)",
+        "With --scheduler-address: cpu (auto means cpu there) or cuda (encodes go to workers "
+        "with a GPU resource)",
     )
     run.add_argument(
         "--jobs-per-gpu",

@@ -57,12 +57,15 @@ def parse_devices(text: str, local: bool = True) -> list[str]:
     """`--devices`: auto, all, cpu or a list such as cuda:0,cuda:1[,cpu] (coolchic_core.devices).
 
     Locally the GPUs are checked to exist. For a Dask cluster (`local=False`)
-    the workers own the GPUs: `cpu` or `cuda` (jobs go to GPU workers).
+    the workers own the GPUs: `cpu` (also what `auto` means there) or `cuda`
+    (jobs go to GPU workers).
     """
     from coolchic_core import devices
 
     if local:
         return devices.parse_device_list(text)
+    if str(text).strip() == "auto":  # the head node cannot see the workers' GPUs
+        return ["cpu"]
     spec = [devices.parse_device(item) for item in str(text).split(",") if item.strip()]
     if spec == ["cpu"]:
         return spec
