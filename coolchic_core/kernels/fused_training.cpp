@@ -1,17 +1,16 @@
-# ruff: noqa: E501  (C++ source: lines follow the C++ layout, not Python's)
-"""C++ source of the fused training kernels (built by `fused.load` at first use).
+// Fused training kernels: forward and backward of the memory-bound chains in one pass.
+//
+// Each kernel does a forward and its backward in one pass over the pixels, 16
+// pixels at a time (one AVX-512 register per channel, GCC vector extensions;
+// narrower ISAs split the vector), keeping the hidden layers of a block in
+// registers or L1 instead of writing full-size tensors. The layer shapes of
+// the paper's architecture are compiled for fixed sizes (accumulators in
+// registers); other shapes use a generic loop. Work is split into one
+// contiguous part per torch thread and partial sums are added in a fixed
+// order, so results are deterministic for a given thread count.
+//
+// Built by coolchic_core.kernels.build (see docs/development.md).
 
-Each kernel does a forward and its backward in one pass over the pixels, 16
-pixels at a time (one AVX-512 register per channel, GCC vector extensions),
-keeping the hidden layers of a block in registers or L1 instead of writing
-full-size tensors. The layer shapes of the paper's architecture are
-compiled for fixed sizes (accumulators in registers); other shapes use a
-generic loop. Work is split into one contiguous part per torch thread and
-partial sums are added in a fixed order, so results are deterministic for
-a given thread count.
-"""
-
-SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
@@ -620,4 +619,12 @@ std::vector<torch::Tensor> quantize_latents_backward(std::vector<torch::Tensor> 
   out.push_back(dgains);
   return out;
 }
-"""
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("synthesis_mse", &synthesis_mse, "synthesis MLP + MSE, forward and gradients");
+  m.def("arm_rate", &arm_rate, "causal context + ARM + Laplace rate, forward and gradients");
+  m.def("upsample_cascade", &upsample_cascade, "cascaded bicubic upsampling");
+  m.def("upsample_cascade_backward", &upsample_cascade_backward, "its backward");
+  m.def("quantize_latents", &quantize_latents, "gain, quantization proxy");
+  m.def("quantize_latents_backward", &quantize_latents_backward, "its backward");
+}
