@@ -118,7 +118,7 @@ def test_a_foreign_build_in_my_folder_is_never_loaded(tmp_path):
 
 def test_every_kernel_source_ships_in_the_package():
     for kernel in KERNELS:
-        for name in kernel.sources:
+        for name in (*kernel.sources, *kernel.headers):
             assert (kb.SOURCE_DIR / name).is_file()
 
 

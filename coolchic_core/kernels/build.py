@@ -60,11 +60,12 @@ GENERIC = IsaLevel("generic", frozenset(), ())
 
 @dataclass(frozen=True)
 class Kernel:
-    """One extension module: its sources (file names beside this module) and flags."""
+    """One extension module: its sources and headers (file names beside this module), flags."""
 
     name: str
     sources: tuple[str, ...]
     cflags: tuple[str, ...] = ("-O3",)
+    headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,9 @@ def choose_isa(cpu_flags: frozenset[str], machine: str) -> IsaLevel:
 
 
 def source_digest(kernel: Kernel) -> str:
-    """SHA-256 of the kernel's source files (names and bytes)."""
+    """SHA-256 of the kernel's source and header files (names and bytes)."""
     digest = hashlib.sha256()
-    for name in sorted(kernel.sources):
+    for name in sorted((*kernel.sources, *kernel.headers)):
         digest.update(name.encode() + b"\0" + (SOURCE_DIR / name).read_bytes() + b"\0")
     return digest.hexdigest()
 
