@@ -96,6 +96,17 @@ def decode_latents(
     native = native_decoding.decoder()
     if native is not None and arm.exact_in_float:
         return native_decoding.decode_latents(native, segments, shapes, n_ctx_rowcol, arm, bound)
+    return decode_latents_numpy(segments, shapes, n_ctx_rowcol, arm, bound)
+
+
+def decode_latents_numpy(
+    segments: list[bytes],
+    shapes: list[tuple[int, int]],
+    n_ctx_rowcol: int,
+    arm: FixedPointArm,
+    bound: int,
+) -> list[np.ndarray]:
+    """The same in numpy and constriction: one ARM batch per wavefront step."""
     schedule = _cached_schedule(tuple(shapes), n_ctx_rowcol)
     decoders = [LaplaceDecoder(segment, bound) for segment in segments]
     buffer = np.zeros(schedule.buffer_size, dtype=np.float64)
