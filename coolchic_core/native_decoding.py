@@ -143,6 +143,7 @@ def decode_latents(
             table,
             int(v1_low),
             int(bound),
+            torch.get_num_threads() > 1,
         )
     except RuntimeError as exc:
         raise _bitstream_error(exc) from None
@@ -161,5 +162,5 @@ def synthesize(module, features: torch.Tensor, layers: list[Layer]) -> np.ndarra
         features,
         [torch.from_numpy(np.ascontiguousarray(layer.weight)) for layer in layers],
         [torch.from_numpy(np.ascontiguousarray(layer.bias)) for layer in layers],
-        [layer.is_residual for layer in layers],
+        [layer.is_residual(index, len(layers)) for index, layer in enumerate(layers)],
     ).numpy()

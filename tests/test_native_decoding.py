@@ -10,9 +10,10 @@ import pytest
 
 from coolchic_core import entropy, native_decoding
 from coolchic_core.arm_fixed_point import FixedPointArm, scale_table
-from coolchic_core.bitstream import v1
 from coolchic_core.errors import BitstreamError
-from coolchic_core.latent_decoding import decode_latents_numpy, grid_shapes
+from coolchic_core.formats.v1 import segments as v1
+from coolchic_core.grids import grid_shapes
+from coolchic_core.latent_decoding import decode_latents_numpy
 
 NATIVE = native_decoding.decoder()
 pytestmark = pytest.mark.skipif(NATIVE is None, reason="no C++ compiler for the native decoder")
@@ -127,7 +128,9 @@ def test_garbage_segments_give_a_bitstream_error_or_grids(seed):
     """Random segment bytes under a real header: grids in range, or one BitstreamError."""
     segments, shapes, n_ctx, arm, bound = latent_inputs(published("kodim23-lambda004"))
     rng = np.random.default_rng(3000 + seed)
-    garbage = [rng.integers(0, 256, len(s) - len(s) % 4, dtype=np.uint8).tobytes() for s in segments]
+    garbage = [
+        rng.integers(0, 256, len(s) - len(s) % 4, dtype=np.uint8).tobytes() for s in segments
+    ]
     try:
         grids = native_decoding.decode_latents(NATIVE, garbage, shapes, n_ctx, arm, bound)
     except BitstreamError as exc:
@@ -140,7 +143,9 @@ def test_garbage_segments_give_a_bitstream_error_or_grids(seed):
 def test_a_segment_that_is_not_whole_words_is_refused():
     segments, shapes, n_ctx, arm, bound = latent_inputs(published("kodim23-lambda004"))
     with pytest.raises(BitstreamError, match="32-bit words"):
-        native_decoding.decode_latents(NATIVE, [segments[0][:-1], *segments[1:]], shapes, n_ctx, arm, bound)
+        native_decoding.decode_latents(
+            NATIVE, [segments[0][:-1], *segments[1:]], shapes, n_ctx, arm, bound
+        )
 
 
 def test_the_self_check_rejects_a_decoder_that_differs():
