@@ -130,11 +130,14 @@ struct QuantizedLaplace {
 
   // The symbol whose interval [left, right) holds `quantile`, and that interval.
   int find(uint32_t quantile, uint32_t& left_out, uint32_t& right_out) const {
+    // Both ends of the guess at once (independent: they overlap in the CPU), then walk.
     int symbol = guess(quantile);
-    uint32_t l = left(symbol);
-    while (l > quantile) { --symbol; l = left(symbol); }  // ends: left(lo) = 0
-    uint32_t r = right(symbol);
-    while (r <= quantile) { ++symbol; l = r; r = right(symbol); }  // ends: right(hi) = 2^24
+    uint32_t l = left(symbol), r = right(symbol);
+    if (l > quantile) {
+      do { --symbol; r = l; l = left(symbol); } while (l > quantile);  // ends: left(lo) = 0
+    } else {
+      while (r <= quantile) { ++symbol; l = r; r = right(symbol); }  // ends: right(hi) = 2^24
+    }
     if (r <= l) throw std::runtime_error("corrupt range-coded segment: empty probability interval");
     left_out = l; right_out = r;
     return symbol;
@@ -308,7 +311,8 @@ struct ModelTables {
   QuantizedLaplace model(double v0, double v1) const {
     // Mean: o = v0 / 256 in float32, rounded to 1/128 half to even; scale through the table.
     const double mean = std::nearbyint((double)(float)v0 * 0.5) / 128.0;
-    double index = std::min(std::max(v1, (double)v1_low), (double)(v1_low + n_scales - 1));
+    const double high = (double)(v1_low + n_scales - 1);
+    const double index = v1 >= high ? high : (v1 >= (double)v1_low ? v1 : (double)v1_low);  // NaN: low
     const double scale = scale_by_v1[(int64_t)index - v1_low];
     return QuantizedLaplace{-bound, bound + 1, free_weight, mean, scale};
   }
@@ -523,11 +527,21 @@ torch::Tensor synthesize(torch::Tensor features, std::vector<torch::Tensor> weig
   return image;
 }
 
+// Checked entry to the shared upsampling: non-empty, 2-D float32 grids, each at least 1x1.
+torch::Tensor upsample_grids(std::vector<torch::Tensor> grids) {
+  TORCH_CHECK(!grids.empty(), "at least one latent grid");
+  for (auto& grid : grids) {
+    TORCH_CHECK(grid.dim() == 2 && grid.size(0) > 0 && grid.size(1) > 0, "latent grid shape");
+    grid = grid.to(torch::kFloat32).contiguous();
+  }
+  return upsample_cascade(grids);
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("decode_latents", &decode_latents, "decode all latent grids of a v1 bitstream");
   m.def("range_decode_laplace", &range_decode_laplace, "constriction-exact range decoding");
   m.def("laplace_cumulatives", &laplace_cumulatives, "quantised Laplace cumulatives");
   m.def("libm_exp", &libm_exp, "exp of Rust's libm crate");
-  m.def("upsample_cascade", &upsample_cascade, "cascaded bicubic upsampling to (N, H, W)");
+  m.def("upsample_cascade", &upsample_grids, "cascaded bicubic upsampling to (N, H, W)");
   m.def("synthesize", &synthesize, "synthesis MLP to the clamped image (H, W, C)");
 }
