@@ -99,14 +99,8 @@ def decode_latents(
     return decode_latents_numpy(segments, shapes, n_ctx_rowcol, arm, bound)
 
 
-def decode_latents_numpy(
-    segments: list[bytes],
-    shapes: list[tuple[int, int]],
-    n_ctx_rowcol: int,
-    arm: FixedPointArm,
-    bound: int,
-) -> list[np.ndarray]:
-    """The same in numpy and constriction: one ARM batch per wavefront step."""
+def decode_latents_numpy(segments, shapes, n_ctx_rowcol, arm, bound) -> list[np.ndarray]:
+    """`decode_latents` in numpy and constriction: one ARM batch per wavefront step."""
     schedule = _cached_schedule(tuple(shapes), n_ctx_rowcol)
     decoders = [LaplaceDecoder(segment, bound) for segment in segments]
     buffer = np.zeros(schedule.buffer_size, dtype=np.float64)

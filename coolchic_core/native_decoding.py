@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from coolchic_core import entropy
-from coolchic_core.arm_fixed_point import FixedPointArm, scale_table
+from coolchic_core.arm_fixed_point import scale_table
 from coolchic_core.errors import BitstreamError
 from coolchic_core.mlp_params import Layer
 
@@ -121,15 +121,8 @@ def _scale_table_tensor() -> tuple[torch.Tensor, int]:
     return torch.from_numpy(table.copy()), v1_low
 
 
-def decode_latents(
-    module,
-    segments: list[bytes],
-    shapes: list[tuple[int, int]],
-    n_ctx_rowcol: int,
-    arm: FixedPointArm,
-    bound: int,
-) -> list[np.ndarray]:
-    """Every grid decoded natively (same contract as latent_decoding.decode_latents)."""
+def decode_latents(module, segments, shapes, n_ctx_rowcol, arm, bound) -> list[np.ndarray]:
+    """`latent_decoding.decode_latents` by the native `module` (the ARM is exact in float64)."""
     layers = arm.affine_layers()
     table, v1_low = _scale_table_tensor()
     words = [_words(segment) for segment in segments]
