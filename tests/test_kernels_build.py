@@ -134,3 +134,11 @@ def test_build_kernels_reports_the_variant_of_this_cpu(capsys):
     for report in reports:
         assert report["built"] and report["key"] in (report["path"] + report["key"])
         assert kb.built_library(kb.variant(next(k for k in KERNELS if k.name == report["kernel"])))
+
+
+def test_without_a_compiler_the_build_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    build = kb.variant(FUSED_TRAINING, V3_FLAGS, "x86_64", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no C\\+\\+ compiler"):
+        kb._compile(build)
+    assert not build.directory.exists()

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,18 +197,31 @@ def _import_library(build: BuildVariant, library: Path):
     return module
 
 
+def compiler() -> str:
+    """The C++ compiler torch's extension builder runs ($CXX, else c++)."""
+    return os.environ.get("CXX", "c++")
+
+
 def _compile(build: BuildVariant):
     from torch.utils.cpp_extension import load
 
+    if shutil.which(compiler()) is None:
+        raise FileNotFoundError(f"no C++ compiler ({compiler()} not found)")
     build.directory.mkdir(parents=True, exist_ok=True)
     (build.directory / MANIFEST_NAME).unlink(missing_ok=True)
-    module = load(
-        name=build.module_name,
-        sources=[str(SOURCE_DIR / name) for name in build.kernel.sources],
-        extra_cflags=list(build.cflags),
-        build_directory=str(build.directory),
-        verbose=False,
-    )
+    torch_logger = logging.getLogger("torch.utils.cpp_extension")
+    level = torch_logger.level
+    torch_logger.setLevel(logging.ERROR)  # its compiler-version notices: the caller logs one line
+    try:
+        module = load(
+            name=build.module_name,
+            sources=[str(SOURCE_DIR / name) for name in build.kernel.sources],
+            extra_cflags=list(build.cflags),
+            build_directory=str(build.directory),
+            verbose=False,
+        )
+    finally:
+        torch_logger.setLevel(level)
     manifest = json.dumps(build.describe(), indent=1).encode()
     atomic_write_bytes(build.directory / MANIFEST_NAME, manifest)
     return module
