@@ -123,6 +123,8 @@ def _scale_table_tensor() -> tuple[torch.Tensor, int]:
 
 def decode_latents(module, segments, shapes, n_ctx_rowcol, arm, bound) -> list[np.ndarray]:
     """`latent_decoding.decode_latents` by the native `module` (the ARM is exact in float64)."""
+    if not arm.exact_in_float:
+        raise ValueError("the native decoder evaluates the ARM in float64: it must be exact there")
     layers = arm.affine_layers()
     table, v1_low = _scale_table_tensor()
     words = [_words(segment) for segment in segments]

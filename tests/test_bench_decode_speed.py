@@ -12,6 +12,15 @@ from bench import decode_speed
 BITSTREAMS = Path(__file__).resolve().parents[2] / "shared/reference/coolchic-v1/bitstreams"
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_bench_decode_prints_the_breakdown_of_every_stage(tmp_path, capsys):
     source = BITSTREAMS / "kodim23-lambda02.bin"
     if not source.is_file():

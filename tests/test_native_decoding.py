@@ -184,3 +184,44 @@ def test_the_environment_can_turn_the_native_decoder_off(monkeypatch):
         assert native_decoding.decoder() is None
     finally:
         native_decoding.decoder.cache_clear()
+
+
+def random_arm(rng, n_ctx_rowcol, hidden, bound):
+    from coolchic_core.context import n_context
+    from coolchic_core.mlp_params import Layer, layer_shapes
+
+    shapes = layer_shapes(n_context(n_ctx_rowcol), hidden, 2)
+    layers = [
+        Layer(
+            (np.round(rng.normal(0, 0.3, shape) * 64) / 64).astype(np.float32),
+            (np.round(rng.normal(0, 0.5, shape[0]) * 64) / 64).astype(np.float32),
+        )
+        for shape in shapes
+    ]
+    return FixedPointArm(layers, max_abs_input=bound + 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("seed", range(10))
+def test_random_grids_and_arms_round_trip_as_in_python(seed, threads, monkeypatch):
+    """Other context sizes, ARM shapes and narrow grids (raster order) than the paper's."""
+    from coolchic_core.latent_coding import encode_grid
+
+    rng = np.random.default_rng(4000 + seed)
+    n_ctx_rowcol = int(rng.integers(1, 4))
+    hidden = [(), (5,), (8, 8), (12, 12)][seed % 4]
+    bound = int(rng.choice([3, 20]))
+    arm = random_arm(rng, n_ctx_rowcol, hidden, bound)
+    height, width = int(rng.integers(1, 30)), int(rng.integers(1, 30))
+    shapes = grid_shapes(height, width, int(rng.integers(1, 5)))
+    grids = [
+        np.clip(np.round(rng.laplace(0, 1.5, shape)), -bound, bound).astype(np.int32)
+        for shape in shapes
+    ]
+    segments = [encode_grid(grid, arm, n_ctx_rowcol, bound) for grid in grids]
+    monkeypatch.setattr(native_decoding.torch, "get_num_threads", lambda: threads)  # 2: two threads
+    ours = native_decoding.decode_latents(NATIVE, segments, shapes, n_ctx_rowcol, arm, bound)
+    reference = decode_latents_numpy(segments, shapes, n_ctx_rowcol, arm, bound)
+    for mine, theirs, grid in zip(ours, reference, grids, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+        np.testing.assert_array_equal(mine, grid)
