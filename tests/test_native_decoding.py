@@ -225,3 +225,18 @@ def test_random_grids_and_arms_round_trip_as_in_python(seed, threads, monkeypatc
     for mine, theirs, grid in zip(ours, reference, grids, strict=True):
         np.testing.assert_array_equal(mine, theirs)
         np.testing.assert_array_equal(mine, grid)
+
+
+def test_an_arm_not_exact_in_float64_is_left_to_the_python_decoder():
+    segments, shapes, n_ctx, arm, bound = latent_inputs(published("kodim23-lambda02"))
+    arm.exact_in_float = False
+    with pytest.raises(ValueError, match="exact"):
+        native_decoding.decode_latents(NATIVE, segments, shapes, n_ctx, arm, bound)
+    from coolchic_core.latent_decoding import decode_latents
+
+    for a, b in zip(
+        decode_latents(segments, shapes, n_ctx, arm, bound),
+        decode_latents_numpy(segments, shapes, n_ctx, arm, bound),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
