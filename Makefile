@@ -63,11 +63,11 @@ lint: ## ruff check and format check
 docs: ## Regenerate docs/cli.md from the command-line parsers
 	$(BIN)/python -m coolchic_cli.reference > docs/cli.md.tmp && mv docs/cli.md.tmp docs/cli.md
 
-build-kernels: ## Build the fused C++ training kernels now (else at first use, about 30 s)
-	$(BIN)/python -c "from coolchic_core.model import fused; fused.load(required=True)"
+build-kernels: ## Build the C++ kernels for this CPU now (else at first use) and print the variant
+	$(BIN)/python -m coolchic_cli.build_kernels
 
-bench-decode: ## Median decode time per Kodak image (reference bitstreams)
-	$(BIN)/python -m bench.decode_speed --bitstreams $(SHARED)/reference/coolchic-v1/bitstreams
+bench-decode: ## Median decode time per Kodak image (reference bitstreams, one thread)
+	$(BIN)/python -m bench.decode_speed --bitstreams $(SHARED)/reference/coolchic-v1/bitstreams --threads 1
 
 bench-encode: ## Median ms per training iteration at 768x512 (paper architecture; DEVICE=cuda:0: eager and CUDA graph)
 	$(BIN)/python -m bench.encode_speed --image $(SHARED)/datasets/kodak/kodim01.png --device $(DEVICE)

@@ -93,6 +93,10 @@ class FixedPointArm:
                 values = np.maximum(values, 0)
         return values.astype(np.float64)
 
+    def affine_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(weight (in, out), bias) float64 of each layer: v' = floor(v @ weight + bias)."""
+        return list(zip(self._weights, self._biases, strict=True))
+
     def mean_and_scale(self, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Laplace mean and scale, already rounded to 1/128 (float64)."""
         return means_scales_from_outputs(self.integer_outputs(context))
@@ -104,3 +108,8 @@ def means_scales_from_outputs(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarr
     means = np.rint(v0 * (128.0 / FIXED_POINT_FACTOR)) / 128.0
     index = np.clip(outputs[:, 1], _V1_LOW, _V1_HIGH).astype(np.int64) - _V1_LOW
     return means, _scale_by_v1()[index]
+
+
+def scale_table() -> tuple[np.ndarray, int]:
+    """The rounded scale of every v[1] from the first one, and that first v[1] (native decoder)."""
+    return _scale_by_v1(), _V1_LOW

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coolchic_core import native_decoding
 from coolchic_core.arm_fixed_point import FixedPointArm, means_scales_from_outputs
 from coolchic_core.context import (
     coding_order,
@@ -88,7 +89,18 @@ def decode_latents(
     arm: FixedPointArm,
     bound: int,
 ) -> list[np.ndarray]:
-    """Decode every grid's stream; returns int32 grids of the given shapes."""
+    """Decode every grid's stream; returns int32 grids of the given shapes.
+
+    The native decoder does it when it is available and the ARM is exact in float64.
+    """
+    native = native_decoding.decoder()
+    if native is not None and arm.exact_in_float:
+        return native_decoding.decode_latents(native, segments, shapes, n_ctx_rowcol, arm, bound)
+    return decode_latents_numpy(segments, shapes, n_ctx_rowcol, arm, bound)
+
+
+def decode_latents_numpy(segments, shapes, n_ctx_rowcol, arm, bound) -> list[np.ndarray]:
+    """`decode_latents` in numpy and constriction: one ARM batch per wavefront step."""
     schedule = _cached_schedule(tuple(shapes), n_ctx_rowcol)
     decoders = [LaplaceDecoder(segment, bound) for segment in segments]
     buffer = np.zeros(schedule.buffer_size, dtype=np.float64)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from coolchic_core import native_decoding
 from coolchic_core.mlp_params import Layer
 from coolchic_core.model.upsampling import upsample_cascade
 
@@ -32,6 +33,9 @@ def run_synthesis(features: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
 @torch.no_grad()
 def synthesis_features(latents: list[np.ndarray]) -> torch.Tensor:
     """The synthesis input (H, W, N): upsampled and stacked latent grids."""
+    native = native_decoding.decoder()
+    if native is not None:
+        return native_decoding.upsample(native, latents).permute(1, 2, 0)
     grids = [torch.from_numpy(np.asarray(grid, dtype=np.float32)) for grid in latents]
     return upsample_cascade(grids).permute(1, 2, 0)
 
@@ -43,6 +47,9 @@ _SYNTHESIS_CHUNK_PX = 1 << 18
 @torch.no_grad()
 def synthesize(features: torch.Tensor, synthesis_layers: list[Layer]) -> np.ndarray:
     """Float32 image (H, W, 3) in [0, 1] from the synthesis input (H, W, N)."""
+    native = native_decoding.decoder()
+    if native is not None:
+        return native_decoding.synthesize(native, features.permute(2, 0, 1), synthesis_layers)
     height, width, n_channels = features.shape
     flat = features.reshape(height * width, n_channels)
     pixels = torch.empty((height * width, synthesis_layers[-1].weight.shape[0]))

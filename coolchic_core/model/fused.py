@@ -1,4 +1,4 @@
-"""Fused C++ training kernels, built with torch.utils.cpp_extension at first use.
+"""Fused C++ training kernels (coolchic_core/kernels/fused_training.cpp), built at first use.
 
 Two autograd Functions replace the memory-bound chains of the PyTorch model:
 - `synthesis_mse`: synthesis MLP, MSE and their backward in one pass;
@@ -16,11 +16,10 @@ import logging
 import torch
 
 from coolchic_core.errors import CoolChicError
-from coolchic_core.model._fused_source import SOURCE
+from coolchic_core.kernels import FUSED_TRAINING
+from coolchic_core.kernels.build import load_kernel
 
 logger = logging.getLogger(__name__)
-
-CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math"]
 
 
 class _SynthesisMse(torch.autograd.Function):
@@ -140,29 +139,9 @@ class FusedKernels:
 
 
 @functools.cache
-def _build():
-    from torch.utils.cpp_extension import load_inline
-
-    return load_inline(
-        name="coolchic_fused_v7",
-        cpp_sources=[SOURCE],
-        functions=[
-            "synthesis_mse",
-            "arm_rate",
-            "upsample_cascade",
-            "upsample_cascade_backward",
-            "quantize_latents",
-            "quantize_latents_backward",
-        ],
-        extra_cflags=CFLAGS,
-        verbose=False,
-    )
-
-
-@functools.cache
 def _try_build() -> tuple[object | None, str]:
     try:
-        return _build(), ""
+        return load_kernel(FUSED_TRAINING), ""
     except Exception as exc:  # a missing compiler shows up as many exception types
         return None, str(exc)
 

@@ -1,0 +1,44 @@
+"""`make bench-decode`: per-file lines, the stage breakdown, the medians."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import decode_speed
+
+BITSTREAMS = Path(__file__).resolve().parents[2] / "shared/reference/coolchic-v1/bitstreams"
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_bench_decode_prints_the_breakdown_of_every_stage(tmp_path, capsys):
+    source = BITSTREAMS / "kodim23-lambda02.bin"
+    if not source.is_file():
+        pytest.skip("published bitstreams not found")
+    folder = tmp_path / "bitstreams"
+    folder.mkdir()
+    shutil.copy(source, folder)
+    assert decode_speed.main(["--bitstreams", str(folder), "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("kodim23-lambda02.bin: ")
+    breakdown = next(line for line in lines if line.startswith("stage_ms_median "))
+    stages = dict(item.split("=") for item in breakdown.split()[1:])
+    assert list(stages) == list(decode_speed.STAGES)
+    assert all(float(ms) >= 0.0 for ms in stages.values())
+    assert any(line.startswith("decode_cpu_s_median=") for line in lines)
+    assert lines[-1].startswith("decode_s_median=")
+
+
+def test_bench_decode_refuses_an_empty_folder(tmp_path, capsys):
+    assert decode_speed.main(["--bitstreams", str(tmp_path)]) == 2
+    assert "no bitstream matches" in capsys.readouterr().err
