@@ -40,6 +40,7 @@ from coolchic_core.limits import (
 from coolchic_core.metrics import psnr_db_from_mse
 from coolchic_core.mlp_params import layer_shapes, layers_from_flat, n_biases, n_weights
 from coolchic_core.nn_quant import quantize_mlp
+from coolchic_core.parameter_coding import encode_parameter_segment
 from coolchic_core.scale_table import N_SCALES, nearest_scale_index, scale_table
 from coolchic_core.symbol_bound import fits_symbol_bound, symbol_bound
 from tests.conftest import REFERENCE
@@ -143,7 +144,7 @@ def test_mlp_parameters_decode_and_re_encode_to_the_same_segments(name):
             layers, mlp, header.q_step_index(mlp, "weight"), header.q_step_index(mlp, "bias")
         )
         for kind, params in (("weight", quantized.weights), ("bias", quantized.biases)):
-            segment = v1.encode_parameter_segment(
+            segment = encode_parameter_segment(
                 params.integers, header.scale_index(mlp, kind), header.ac_max_val_nn
             )
             assert segment == parsed.nn_segments[(mlp, kind)]
