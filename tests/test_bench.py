@@ -173,7 +173,7 @@ def test_progress_log_is_throttled(caplog):
         (["--preset", "turbo"], "unknown preset 'turbo'"),
         (["--workers", "0"], "--workers must be at least 1"),
         (["--devices", "tpu"], "unknown device tpu"),
-        (["--scheduler-address", "head:8786"], "tcp://HOST:PORT"),
+        (["--scheduler-address", "head:8786", "--devices", "cpu"], "tcp://HOST:PORT"),
         (["--qualities", "30"], "--qualities goes with a classical --codec"),
         (["--decode-only", "/nonexistent-folder"], "is not a folder"),
     ],
