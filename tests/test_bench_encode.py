@@ -184,7 +184,14 @@ def test_dask_local_cluster(crops, tmp_path, capsys):
         host="127.0.0.1",
     ) as cluster:
         argv = _argv(
-            crops, out, "--scheduler-address", cluster.scheduler_address, "--images", "kodim14"
+            crops,
+            out,
+            "--scheduler-address",
+            cluster.scheduler_address,
+            "--images",
+            "kodim14",
+            "--devices",
+            "cpu",
         )
         assert main(argv) == 0
     assert "Dask scheduler tcp://127.0.0.1" in capsys.readouterr().err
@@ -202,7 +209,16 @@ def test_unreachable_dask_scheduler_is_a_clear_error(crops, tmp_path, monkeypatc
     pytest.importorskip("distributed")
     monkeypatch.setattr(schedule, "DASK_CONNECT_TIMEOUT_S", 1)
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
-        main(_argv(crops, tmp_path / "out", "--scheduler-address", "tcp://127.0.0.1:9"))
+        main(
+            _argv(
+                crops,
+                tmp_path / "out",
+                "--scheduler-address",
+                "tcp://127.0.0.1:9",
+                "--devices",
+                "cpu",
+            )
+        )
 
 
 def test_editing_a_preset_changes_the_job_configuration(crops, tmp_path, monkeypatch):
