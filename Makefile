@@ -32,7 +32,7 @@ CONSTRICTION_VERSION ?= $(shell $(BIN)/python -c "import importlib.metadata as m
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-all lint docs build-kernels bench-decode bench-encode kodak kodak-dry-run report clean \
-	gpu-wheels gpu-check
+	gpu-wheels gpu-check mutation stress
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,20 @@ test: ## Fast test suite (under 10 minutes on 2 cores)
 
 test-all: ## Every test, including all 96 reference bitstreams
 	$(BIN)/python -m pytest -q --timeout=3600
+
+MUTMUT_SPEC ?= mutmut==3.8.1
+MUTATION_JOBS ?= 1
+MIN_KILLED ?= 85
+
+mutation: ## Mutation testing (mutmut) of the bitstream, BD-rate and bench row/resume code; long, not in CI
+	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install "$(MUTMUT_SPEC)"
+	@# the tests find ../shared from their copy in mutants/: give the copy a shared/ beside it
+	test -e shared || ln -s "$(abspath $(SHARED))" shared
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) > mutmut.log 2>&1 || (tail -20 mutmut.log; false)
+	$(BIN)/python tools/mutation_score.py --min-percent $(MIN_KILLED)
+
+stress: ## Decode the 96 reference bitstreams 6 times with 1 and 2 threads under full load
+	$(BIN)/python -m pytest -q -m slow tests/test_decode_stress.py --timeout=7200
 
 lint: ## ruff check and format check
 	$(BIN)/ruff check .
@@ -97,4 +111,4 @@ report: ## Write bd_rate.tsv, rd_curve.png/svg and report.md for RESULTS=DIR
 	$(BIN)/coolchic report --results $(RESULTS) --anchors hm,bmshj2018-hyperprior,vtm,coolchic-v1
 
 clean: ## Remove caches (keeps .venv and results)
-	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info mutants mutmut.log

@@ -9,6 +9,7 @@ Examples:
   coolchic bench --codec jpeg --qualities 10,30,50,70,90 --out results/kodak-jpeg
   coolchic bench --decode-only ../shared/reference/coolchic-v1/bitstreams \\
       --dataset kodak --data-dir ../shared/datasets/kodak --out /tmp/v1
+  coolchic bench --verify --out results/kodak
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from bench.jobs import COOLCHIC
 from bench.progress import RunProgress
 from bench.runner import PAPER_LAMBDAS, BenchSettings, Plan, Summary, execute, prepare
 from bench.schedule import DEFAULT_JOBS_PER_GPU
+from coolchic_cli.parsing import OneLineArgumentParser
 from coolchic_core.errors import InputError
 
 PROG = "coolchic bench"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog=PROG,
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -110,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the jobs to this Dask distributed scheduler",
     )
     run.add_argument("--force", action="store_true", help="redo jobs that already have results")
+    run.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another bench is using --out, wait for it to end (default: refuse)",
+    )
+    run.add_argument(
+        "--verify",
+        action="store_true",
+        help="decode every bitstream of --out and check rate and PSNR against its rows "
+        "(exit 1 on a mismatch); runs no job",
+    )
     run.add_argument("--save-decoded", action="store_true", help="also write decoded/<job>.png")
     run.add_argument(
         "--no-progress",
@@ -149,6 +162,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         decode_only=args.decode_only,
         save_decoded=args.save_decoded,
         download=not (args.no_download or args.dry_run),  # a dry run writes nothing
+        wait=args.wait,
     )
 
 
@@ -156,8 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("datasets.download").setLevel(logging.INFO)  # show downloads as they go
     logging.getLogger("bench.estimate").setLevel(logging.INFO)  # and speed measurements
+    if args.verify:
+        from bench.verify import main_verify
+
+        return main_verify(args.out, threads=args.threads, wait=args.wait)
     settings = settings_from_args(args)
-    plan = prepare(settings)
+    # A dry run writes nothing: it neither takes --out's lock nor cleans it.
+    plan = prepare(settings, take_lock=not args.dry_run, on_wait=_print_waiting)
     preset_note = resolve_preset(args.preset, settings.devices)[1]
     if args.dry_run:
         estimate, why_none = _estimate_or_none(plan)
@@ -200,6 +219,21 @@ def _print_plan(plan: Plan) -> None:
         f"{plan.pool.describe()}",
         file=sys.stderr,
     )
+    _print_reruns(plan)
+    if plan.removed_temp_files:
+        print(
+            f"{PROG}: removed {plan.removed_temp_files} temporary file(s) of an interrupted run",
+            file=sys.stderr,
+        )
+
+
+def _print_reruns(plan: Plan) -> None:
+    for job_id, reason in plan.rerun_reasons.items():
+        print(f"  {job_id}: {reason}; rerunning", file=sys.stderr)
+
+
+def _print_waiting(holder: str) -> None:
+    print(f"{PROG}: --out is in use by another bench ({holder}); waiting", file=sys.stderr)
 
 
 def _print_summary(plan: Plan, summary: Summary) -> None:
@@ -209,6 +243,7 @@ def _print_summary(plan: Plan, summary: Summary) -> None:
         f"{plan.settings.out}",
         file=sys.stderr,
     )
+    _print_reruns(plan)
     for job_id, error in summary.failed:
         print(
             f"  failed {job_id}: {error} (log: {plan.settings.out / 'logs' / job_id}.log)",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,8 +18,9 @@ from pathlib import Path
 from bench import rows
 from bench.jobs import KIND_CLASSICAL, KIND_DECODE, KIND_ENCODE, Job
 from bench.measure import measure_classical, measure_coolchic
-from bench.provenance import host_name
+from bench.provenance import host_name, recipe_sha256, runtime_provenance
 from coolchic_core.atomic_io import atomic_write_bytes
+from coolchic_core.errors import CoolChicError
 from coolchic_core.image_io import read_image
 
 LOGGER = logging.getLogger(__name__)
@@ -59,7 +59,21 @@ def run_job(job: Job, device: str = "cpu", threads: int | None = None) -> dict:
         except Exception as exc:  # noqa: BLE001 - any failure becomes a failed row
             LOGGER.exception("job %s failed", job.job_id)
             row = failed_row(job, error_message(exc), device, threads)
-    rows.write_row(job.out_dir, row)
+    return store_row(job, row)
+
+
+def store_row(job: Job, row: dict) -> dict:
+    """Write `row`; if it cannot be written (disk full...), return a failed row instead.
+
+    The row file is replaced atomically or not at all, so a job whose row could not
+    be written keeps its previous row, which no longer matches a replaced bitstream:
+    the next run redoes it.
+    """
+    try:
+        rows.write_row(job.out_dir, row)
+    except CoolChicError as exc:
+        LOGGER.error("job %s: %s", job.job_id, exc)
+        return {**row, "status": rows.STATUS_FAILED, "error": f"row not written: {exc}"}
     return row
 
 
@@ -81,13 +95,15 @@ def make_row(job: Job, device, threads, measures: dict, status: str, error: str 
         "seed": job.seed,
         "device": device,
         "device_name": measures.get("device_name") or _device_name(device),
-        "threads": threads,
         "job_id": job.job_id,
         "kind": job.kind,
         "config_hash": job.config_hash,
         "bitstream": job.bitstream,
+        "image_path": job.image_path,
+        "image_sha256": job.image_sha256,
         **job.provenance,
-        "torch_version": _torch_version(),
+        "recipe_sha256": recipe_sha256(job.codec_settings),
+        **runtime_provenance(device, threads),
         "hostname": host_name(),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "status": status,
@@ -191,11 +207,6 @@ def _device_name(device: str | None) -> str | None:
         return None
 
 
-def _torch_version() -> str | None:
-    torch = sys.modules.get("torch")
-    return getattr(torch, "__version__", None)
-
-
 class ProgressLog:
     """An encoder progress callback that logs what it is given, at most every 10 s."""
 
@@ -216,7 +227,7 @@ class ProgressLog:
 def job_log(path: Path):
     """Send this thread's log records of the project's packages to `path` meanwhile."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler = _JobLogHandler(path, mode="w", encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     thread_id = threading.get_ident()
@@ -234,3 +245,10 @@ def job_log(path: Path):
             logger.removeHandler(handler)
             logger.setLevel(level)
         handler.close()
+
+
+class _JobLogHandler(logging.FileHandler):
+    """A job's log file; a failing write (disk full) drops the record instead of a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        return

@@ -19,6 +19,7 @@ COOLCHIC = "coolchic"
 KIND_ENCODE = "encode"
 KIND_CLASSICAL = "classical"
 KIND_DECODE = "decode"
+BITSTREAMS_DIR = "bitstreams"
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def _job(
     save_decoded,
     provenance,
 ) -> Job:
-    bitstream = Path(out_dir) / "bitstreams" / f"{job_id}{naming.BITSTREAM_SUFFIX}"
+    bitstream = Path(out_dir) / BITSTREAMS_DIR / f"{job_id}{naming.BITSTREAM_SUFFIX}"
     return Job(
         kind=kind,
         job_id=job_id,

@@ -1,8 +1,8 @@
 """Rate and distortion measured from the bytes on disk, as the original did.
 
-rate_bpp = 8 * n_bytes / (H * W) of the whole file; psnr_db = 10 log10(1 / MSE)
-between the decoder's float output and the original / 255 (the original's
-raw_results.tsv); psnr_db_8bit uses the rounded 8-bit output instead.
+rate_bpp = 8 * n_bytes / (H * W) of the whole file (whose SHA-256 is kept);
+psnr_db = 10 log10(1 / MSE) between the decoder's float output and the original / 255
+(the original's raw_results.tsv); psnr_db_8bit uses the rounded 8-bit output instead.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from coolchic_core.errors import BitstreamError
 from coolchic_core.image_io import rgb8_to_float, write_png
 from coolchic_core.metrics import mse, psnr_db_from_mse, rate_bpp
+from datasets.checksum import sha256_bytes
 
 
 def distortion(decoded: np.ndarray, original_rgb8: np.ndarray, n_bytes: int) -> dict:
@@ -47,6 +48,7 @@ def measure_coolchic(bitstream: Path, original_rgb8: np.ndarray, png: Path | Non
     decoded = decode_bitstream(data)
     dec_time_s = time.perf_counter() - start
     measures = distortion(decoded.image, original_rgb8, len(data))
+    measures["bitstream_sha256"] = sha256_bytes(data)
     rgb8 = decoded.rgb8
     measures["psnr_db_8bit"] = psnr_db_from_mse(
         mse(rgb8_to_float(rgb8), rgb8_to_float(original_rgb8))
@@ -63,6 +65,7 @@ def measure_classical(codec, bitstream: Path, original_rgb8: np.ndarray, png: Pa
     rgb8 = np.asarray(codec.decode(data))
     dec_time_s = time.perf_counter() - start
     measures = distortion(rgb8, original_rgb8, len(data))
+    measures["bitstream_sha256"] = sha256_bytes(data)
     measures["dec_time_s"] = dec_time_s
     _save_png(png, rgb8, measures)
     return measures

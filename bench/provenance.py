@@ -1,26 +1,100 @@
-"""Where results come from: project version, git commit, library versions.
+"""Where results come from: project version, git commit, libraries, hardware.
 
-The git commit is read from the repository's `.git` files (HEAD, the branch
-ref, or packed-refs) without running git; None when the project is not a
-git checkout (e.g. installed from a wheel).
+Two parts, both recorded in every result row:
+- `project_provenance()`, taken once by the bench that plans the jobs: the
+  project version, the git commit (read from the repository's `.git` files:
+  HEAD, the branch ref, or packed-refs; None when the project is not a git
+  checkout, e.g. installed from a wheel) and `git_dirty`, whether tracked
+  files differ from that commit (`git status`, None when git is unavailable);
+- `runtime_provenance(device, threads)`, taken by the worker that runs a job
+  (on a cluster it may be another machine): torch, constriction and numpy
+  versions, the CPU model, the GPU name on a CUDA device, and the number of
+  torch threads the job actually had.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import socket
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import coolchic_core
+from coolchic_core.devices import cpu_name, device_name, is_cuda
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
+GIT_TIMEOUT_S = 10
+LIBRARIES = ("torch", "constriction", "numpy")
 
 
 def project_provenance() -> dict:
-    """Version and commit of this checkout, recorded in every result row."""
+    """Version, commit and modified state of this checkout."""
     return {
         "coolchic_version": coolchic_core.__version__,
         "git_commit": git_commit(_REPO_ROOT),
+        "git_dirty": git_dirty(_REPO_ROOT),
     }
+
+
+def runtime_provenance(device: str | None, threads: int | None) -> dict:
+    """Library versions and hardware of the process running a job on `device`."""
+    info = {f"{name}_version": library_version(name) for name in LIBRARIES}
+    info["cpu_model"] = cpu_name()
+    info["gpu_name"] = gpu_name(device)
+    info["threads"] = threads if threads is not None else _torch_threads()
+    return info
+
+
+def recipe_sha256(recipe_text: str | None) -> str | None:
+    """Short SHA-256 of a job's whole recipe (a preset's or a classical codec's settings)."""
+    if recipe_text is None:
+        return None
+    return hashlib.sha256(recipe_text.encode("utf-8")).hexdigest()[:16]
+
+
+def git_dirty(repo_root: Path) -> bool | None:
+    """True if tracked files of `repo_root` differ from its commit; None if git cannot tell."""
+    if _git_dir(repo_root) is None:
+        return None
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo_root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return bool(result.stdout.strip())
+
+
+@functools.cache
+def library_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def gpu_name(device: str | None) -> str | None:
+    """The name of CUDA `device` (None on CPU, or if torch cannot say)."""
+    if not device or not is_cuda(device):
+        return None
+    try:
+        return device_name(device)
+    except (RuntimeError, AssertionError, ValueError):
+        return None
+
+
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def git_commit(repo_root: Path) -> str | None:

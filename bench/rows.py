@@ -2,7 +2,9 @@
 
 A row is a flat dict. Its first columns are the original's
 (`seq_name, lmbda, rate_bpp, psnr_db`, or `quality` for classical codecs);
-rate and PSNR are measured by decoding the bytes written to disk.
+rate and PSNR are measured by decoding the bytes written to disk, whose size
+and SHA-256 the row records (`n_bytes`, `bitstream_sha256`) so that a later
+run can tell whether the file still is the one that was measured.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 
 VALUE_COLUMNS = ("rate_bpp", "psnr_db")
+# What an ok row must hold to count as complete (resume and --verify rely on them).
+REQUIRED_OK_COLUMNS = (*VALUE_COLUMNS, "n_bytes", "n_pixels", "mse", "bitstream_sha256")
 
 # Columns after the leading four, in table order.
 DETAIL_COLUMNS = (
     "n_bytes",
+    "bitstream_sha256",
     "n_pixels",
     "height",
     "width",
@@ -49,9 +54,17 @@ DETAIL_COLUMNS = (
     "config_hash",
     "bitstream",
     "decoded_png",
+    "image_path",
+    "image_sha256",
     "coolchic_version",
     "git_commit",
+    "git_dirty",
+    "recipe_sha256",
     "torch_version",
+    "constriction_version",
+    "numpy_version",
+    "cpu_model",
+    "gpu_name",
     "hostname",
     "finished_utc",
     "status",
@@ -105,3 +118,8 @@ def load_rows(out_dir: str | Path) -> list[dict]:
         return []
     rows = (read_row(path) for path in sorted(folder.glob("*.json")))
     return [row for row in rows if row is not None]
+
+
+def missing_columns(row: dict) -> list[str]:
+    """The columns an ok row must have (REQUIRED_OK_COLUMNS) that `row` lacks or leaves empty."""
+    return [column for column in REQUIRED_OK_COLUMNS if row.get(column) in (None, "")]

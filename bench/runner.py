@@ -1,9 +1,13 @@
 """The bench as a library: settings -> jobs -> run (skipping finished ones) -> collected TSVs.
 
-`prepare(settings)` finds the dataset and lists the jobs, split into those to
-run and those already done (it writes nothing); `execute(plan, on_result)` runs them on a local
-pool or a Dask cluster, calling `on_result(row)` as each finishes, then
-rebuilds raw_results.tsv and average_results.tsv from the rows.
+`prepare(settings)` finds the dataset, checks its images and lists the jobs,
+takes the output folder's lock (bench.lock: one bench per folder), removes the
+temporary files an interrupted run left, and splits the jobs into those to run
+and those already done (bench.plan, with the reason of each rerun); with
+`take_lock=False` (a dry run) it writes nothing. `execute(plan, on_result)`
+runs them on a local pool or a Dask cluster, calling `on_result(row)` as each
+finishes, then rebuilds raw_results.tsv and average_results.tsv from the rows
+and releases the lock.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from pathlib import Path
 from bench import jobs as jobs_mod
 from bench import naming, rows
 from bench.collect import Collected, collect
-from bench.execute import error_message, failed_row, run_job
+from bench.execute import error_message, failed_row, run_job, store_row
+from bench.inputs import check_images, check_memory, check_points
 from bench.jobs import COOLCHIC, Job
+from bench.lock import FolderLock, remove_stale_temp_files
 from bench.plan import split_done
 from bench.provenance import project_provenance
 from bench.schedule import DEFAULT_JOBS_PER_GPU, DaskPool, LocalPool
@@ -56,6 +62,7 @@ class BenchSettings:
     decode_only: Path | None = None
     save_decoded: bool = False
     download: bool = True
+    wait: bool = False  # wait for another bench using `out` instead of refusing
 
 
 @dataclass
@@ -66,6 +73,9 @@ class Plan:
     to_run: list[Job]
     skipped: list[Job]
     pool: LocalPool | DaskPool
+    rerun_reasons: dict[str, str] = field(default_factory=dict)  # job id -> why it runs again
+    lock: FolderLock | None = None
+    removed_temp_files: int = 0
 
 
 @dataclass
@@ -82,8 +92,12 @@ class Summary:
         return not self.failed
 
 
-def prepare(settings: BenchSettings) -> Plan:
-    """Check the settings, find the dataset, list the jobs and which are already done."""
+def prepare(settings: BenchSettings, take_lock: bool = True, on_wait=None) -> Plan:
+    """Check the settings and images, list the jobs and which are already done.
+
+    With `take_lock` (a real run) the plan holds `--out`'s lock until `execute`
+    ends; `on_wait(holder)` is called if it has to wait for another bench.
+    """
     _check(settings)
     # Absolute paths: jobs may run on other machines (sharing the file system).
     settings = dataclasses.replace(settings, out=settings.out.resolve())
@@ -94,12 +108,50 @@ def prepare(settings: BenchSettings) -> Plan:
     else:
         dataset = _open(settings, settings.images)
         job_list = _encode_plan(settings, dataset, provenance)
-    to_run, skipped = split_done(job_list, settings.force)
-    return Plan(settings, dataset, job_list, to_run, skipped, pool)
+    check_images(dataset)
+    cpu_encoders = _local_cpu_encoders(settings, pool)
+    if cpu_encoders:
+        check_memory(dataset, cpu_encoders)
+    lock = _lock_out(settings, on_wait) if take_lock else None
+    try:
+        removed = remove_stale_temp_files(settings.out) if lock is not None else []
+        reasons: dict[str, str] = {}
+        to_run, skipped = split_done(job_list, settings.force, reasons)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return Plan(settings, dataset, job_list, to_run, skipped, pool, reasons, lock, len(removed))
+
+
+def _local_cpu_encoders(settings: BenchSettings, pool) -> int:
+    """How many COOL-CHIC encodes run at once on this machine's CPUs (GPUs have their own
+    memory; a cluster's nodes are their own business)."""
+    if not isinstance(pool, LocalPool) or settings.codec != COOLCHIC or settings.decode_only:
+        return 0
+    return pool.slots.count("cpu")
+
+
+def _lock_out(settings: BenchSettings, on_wait) -> FolderLock:
+    try:
+        settings.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create --out {settings.out}: {exc.strerror}") from None
+    lock = FolderLock(settings.out)
+    lock.acquire(wait=settings.wait, on_wait=on_wait)
+    return lock
 
 
 def execute(plan: Plan, on_result: Callable[[dict], None] | None = None) -> Summary:
     """Run the plan's jobs, then rebuild the collected TSVs from all rows of `--out`."""
+    try:
+        return _execute(plan, on_result)
+    finally:
+        if plan.lock is not None:
+            plan.lock.release()
+
+
+def _execute(plan: Plan, on_result: Callable[[dict], None] | None) -> Summary:
     start = time.perf_counter()
     try:  # here, not in prepare: a dry run writes nothing
         plan.settings.out.mkdir(parents=True, exist_ok=True)
@@ -144,9 +196,7 @@ def _row_of(job: Job, outcome) -> dict:
     """The worker's row, or a failed row written here if the worker itself died."""
     if isinstance(outcome, dict):
         return outcome
-    row = failed_row(job, f"worker lost: {error_message(outcome)}", None, None)
-    rows.write_row(job.out_dir, row)
-    return row
+    return store_row(job, failed_row(job, f"worker lost: {error_message(outcome)}", None, None))
 
 
 def _check(settings: BenchSettings) -> None:
@@ -160,6 +210,8 @@ def _check(settings: BenchSettings) -> None:
         raise InputError(f"--threads must be at least 1, got {settings.threads}")
     if settings.out.exists() and not settings.out.is_dir():
         raise InputError(f"--out {settings.out} exists and is not a folder")
+    check_points(settings.lambdas, "--lambdas")
+    check_points(settings.qualities, "--qualities")
     if settings.decode_only is not None and settings.codec != COOLCHIC:
         raise InputError("--decode-only reads COOL-CHIC bitstreams; it cannot go with --codec")
     if settings.codec == COOLCHIC and settings.decode_only is None:

@@ -6,11 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from coolchic_cli.parsing import OneLineArgumentParser
 from coolchic_core.errors import InputError
 
 
 def decode_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="coolchic decode",
         description="Decode a COOL-CHIC bitstream (any registered format) to a PNG.",
     )
@@ -40,7 +41,7 @@ def decode_main(argv: list[str] | None = None) -> int:
 
 
 def info_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="coolchic info",
         description="Print a bitstream's format, version, header, sizes and MAC/pixel as JSON.",
     )

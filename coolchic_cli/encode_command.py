@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from coolchic_cli.parsing import OneLineArgumentParser
 from coolchic_core.atomic_io import atomic_write_bytes, atomic_write_text, check_writable_target
 from coolchic_core.devices import device_name, resolve_device
 from coolchic_core.errors import InputError
@@ -33,7 +34,7 @@ def _format_names() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="coolchic encode",
         description="Overfit COOL-CHIC to one image and write its bitstream.",
     )

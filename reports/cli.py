@@ -7,13 +7,15 @@ import math
 
 import pandas as pd
 
+from coolchic_cli.parsing import OneLineArgumentParser
 from reports.anchors import DEFAULT_ANCHORS, available_anchors, load_anchor, parse_anchor_ids
 from reports.bd_rate import METHODS
+from reports.curves import PER_IMAGE, PSNR_AVERAGES
 from reports.report import write_report
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="coolchic report",
         description="Write bd_rate.tsv, rd_curve.png/svg and report.md for a results folder.",
     )
@@ -36,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", help="output folder (default: the results folder)")
     parser.add_argument("--method", choices=METHODS, default="pchip", help="BD interpolation")
+    parser.add_argument(
+        "--psnr-average",
+        choices=PSNR_AVERAGES,
+        default=PER_IMAGE,
+        help="dataset PSNR: mean of per-image PSNRs (per-image, default, the original's) or "
+        "PSNR of the mean MSE (mean-mse); the other is given beside",
+    )
     parser.add_argument("--label", help="name of the curve (default: the results folder's name)")
     parser.add_argument(
         "--list-anchors", action="store_true", help="list the shipped anchors and exit"
@@ -59,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out,
         method=args.method,
         label=args.label,
+        psnr_average=args.psnr_average,
     )
     print(_stdout_table(report.bd, report.curve.label, args.method))
     print(f"wrote {', '.join(str(p) for p in report.files)}")
@@ -67,18 +77,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def _stdout_table(bd: pd.DataFrame, label: str, method: str) -> str:
     width = max([len(a) for a in bd["anchor"]] + [6])
+    used = bd["psnr_average"].iloc[0] if not bd.empty else PER_IMAGE
+    other = bd["other_psnr_average"].iloc[0] if not bd.empty else ""
     lines = [
-        f"BD of {label}, method {method}; negative BD-rate = fewer bits than the anchor",
-        f"{'anchor':<{width}}  {'BD-rate':>9}  {'BD-PSNR':>9}  PSNR range",
+        f"BD of {label}, method {method}, PSNR average {used} ({other} beside); "
+        "negative BD-rate = fewer bits than the anchor",
+        f"{'anchor':<{width}}  {'BD-rate':>9}  {'BD-PSNR':>9}  {other:>9}  PSNR range",
     ]
     for row in bd.itertuples():
         if math.isfinite(row.bd_rate_pct):
             values = f"{row.bd_rate_pct:>+8.1f}%  {row.bd_psnr_db:>+6.2f} dB"
+            values += f"  {_pct(row.other_bd_rate_pct):>9}"
             span = f"{row.psnr_min_db:.2f}-{row.psnr_max_db:.2f} dB"
             lines.append(f"{row.anchor:<{width}}  {values}  {span}")
         else:
-            lines.append(f"{row.anchor:<{width}}  {'n/a':>9}  {'n/a':>9}  {row.note}")
+            lines.append(f"{row.anchor:<{width}}  {'n/a':>9}  {'n/a':>9}  {'n/a':>9}  {row.note}")
     return "\n".join(lines)
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.1f}%" if math.isfinite(value) else "n/a"
 
 
 def _anchor_list() -> str:

@@ -4,12 +4,22 @@ A results table has one row per (image, operating point): `seq_name`, a point
 key (`lmbda` for COOL-CHIC, `quality` for classical codecs), `rate_bpp` and
 `psnr_db`, plus any other columns. A curve is the per-point mean of rate and
 PSNR over the images, as in the original's average_results.tsv.
+
+Two conventions average PSNR over a dataset (`--psnr-average`):
+- `per-image` (default): the mean of the per-image PSNRs, as the original
+  COOL-CHIC's average_results.tsv and CompressAI's results do;
+- `mean-mse`: the PSNR of the mean MSE over the images, as later Cool-chic
+  releases report it. It is never above the per-image mean (Jensen), and
+  moves BD-rates by several points (Cool-chic 5.0 against HM: -25.6 % vs
+  -20.2 %, see docs/reports.md).
+An MSE is taken from the `mse` column when there is one, else from
+`psnr_db` (MSE = 10 ** (-psnr_db / 10), samples in [0, 1]).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +35,11 @@ VALUE_COLUMNS = ("rate_bpp", "psnr_db")
 # Columns that must hold one value: averaging two codecs or presets together means nothing.
 SINGLE_VALUED = ("codec", "preset")
 AVERAGE_DECIMALS = 4
+PER_IMAGE = "per-image"
+MEAN_MSE = "mean-mse"
+PSNR_AVERAGES = (PER_IMAGE, MEAN_MSE)
+# The column of an averaged table (average_results) holding each convention's PSNR.
+PSNR_COLUMNS = {PER_IMAGE: "psnr_db", MEAN_MSE: "psnr_of_mean_mse_db"}
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +48,17 @@ logger = logging.getLogger(__name__)
 class RDCurve:
     """A rate-distortion curve: mean points sorted by rate, and per-image rows if known.
 
-    `points` has columns [key] + rate_bpp, psnr_db (+ n_images); `per_image`
-    has seq_name, [key], rate_bpp, psnr_db, or is None.
+    `points` has columns [key] + rate_bpp, psnr_db (mean of per-image PSNRs),
+    psnr_of_mean_mse_db when known (+ n_images); `per_image` has seq_name,
+    [key], rate_bpp, psnr_db, or is None. `psnr_average` names the convention
+    that `psnr_db` (the property) gives: PER_IMAGE or MEAN_MSE.
     """
 
     label: str
     points: pd.DataFrame
     key: str | None = None
     per_image: pd.DataFrame | None = None
+    psnr_average: str = PER_IMAGE
 
     @property
     def rate_bpp(self) -> np.ndarray:
@@ -48,7 +66,17 @@ class RDCurve:
 
     @property
     def psnr_db(self) -> np.ndarray:
-        return self.points["psnr_db"].to_numpy(dtype=np.float64)
+        """The mean PSNR per point in this curve's convention (`psnr_average`)."""
+        return self.points[PSNR_COLUMNS[self.psnr_average]].to_numpy(dtype=np.float64)
+
+    def has_average(self, psnr_average: str) -> bool:
+        return PSNR_COLUMNS[check_psnr_average(psnr_average)] in self.points
+
+    def averaged(self, psnr_average: str) -> RDCurve:
+        """This curve in the convention `psnr_average` (ReportError if it is not known)."""
+        if not self.has_average(psnr_average):
+            raise ReportError(f"{self.label}: no per-image data for the {psnr_average} average")
+        return replace(self, psnr_average=psnr_average)
 
     def image_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per image name, its (rate_bpp, psnr_db) arrays sorted by rate; empty if unknown."""
@@ -123,19 +151,36 @@ def average_results(raw: pd.DataFrame) -> pd.DataFrame:
     """The original's average_results.tsv: per operating point, plain means over images.
 
     Columns: the point key (`lmbda` or `quality`), `rate_bpp`, `psnr_db` (means
-    of the per-image values), `psnr_of_mean_mse_db` when an `mse` column exists
-    (MSE on [0, 1] samples), and `n_images`. Rows sorted by the key, ascending.
+    of the per-image values: the per-image convention), `psnr_of_mean_mse_db`
+    (the mean-mse convention, see `image_mse`), and `n_images`. Rows sorted by
+    the key, ascending.
     """
     raw = check_results_table(raw)
     key = point_key(raw)
     groups = raw.groupby(key, sort=True)
     table = groups[list(VALUE_COLUMNS)].mean().reset_index()
-    if "mse" in raw:
-        mean_mse = pd.to_numeric(raw["mse"], errors="coerce").groupby(raw[key]).mean()
-        table["psnr_of_mean_mse_db"] = [psnr_db_from_mse(m) for m in mean_mse.to_numpy()]
+    mean_mse = image_mse(raw).groupby(raw[key]).mean()
+    table[PSNR_COLUMNS[MEAN_MSE]] = [psnr_db_from_mse(m) for m in mean_mse.to_numpy()]
     counts = groups["seq_name"].nunique() if "seq_name" in raw else groups.size()
     table["n_images"] = counts.to_numpy(dtype=np.int64)
     return table
+
+
+def image_mse(raw: pd.DataFrame) -> pd.Series:
+    """Each row's MSE (samples in [0, 1]): its `mse` column if complete, else from `psnr_db`."""
+    if "mse" in raw:
+        mse = pd.to_numeric(raw["mse"], errors="coerce")
+        if (mse.notna() & np.isfinite(mse.astype(np.float64)) & (mse > 0)).all():
+            return mse.astype(np.float64)
+    return 10.0 ** (-raw["psnr_db"].astype(np.float64) / 10.0)
+
+
+def check_psnr_average(psnr_average: str) -> str:
+    if psnr_average not in PSNR_AVERAGES:
+        raise ReportError(
+            f"unknown PSNR average '{psnr_average}'; use one of {', '.join(PSNR_AVERAGES)}"
+        )
+    return psnr_average
 
 
 def format_average_results(average: pd.DataFrame, decimals: int = AVERAGE_DECIMALS) -> str:
@@ -149,8 +194,9 @@ def format_average_results(average: pd.DataFrame, decimals: int = AVERAGE_DECIMA
     return text.to_csv(sep="\t", index=False)
 
 
-def curve_from_table(raw: pd.DataFrame, label: str) -> RDCurve:
+def curve_from_table(raw: pd.DataFrame, label: str, psnr_average: str = PER_IMAGE) -> RDCurve:
     """The mean curve (sorted by rate) and the per-image rows of a results table."""
+    check_psnr_average(psnr_average)
     raw = check_results_table(raw)
     key = point_key(raw)
     points = average_results(raw).sort_values("rate_bpp").reset_index(drop=True)
@@ -166,14 +212,17 @@ def curve_from_table(raw: pd.DataFrame, label: str) -> RDCurve:
     if "seq_name" in raw:
         per_image = raw[["seq_name", key, *VALUE_COLUMNS]].reset_index(drop=True)
         per_image["seq_name"] = per_image["seq_name"].astype(str)
-    return RDCurve(label=label, points=points, key=key, per_image=per_image)
+    return RDCurve(label, points, key=key, per_image=per_image, psnr_average=psnr_average)
 
 
-def load_results(path: str | Path, label: str | None = None) -> RDCurve:
+def load_results(
+    path: str | Path, label: str | None = None, psnr_average: str = PER_IMAGE
+) -> RDCurve:
     """A results folder (its raw_results.tsv) or TSV file as an `RDCurve`."""
     file_path = resolve_results_path(path)
     try:
-        return curve_from_table(read_raw_results(file_path), label or default_label(path))
+        table = read_raw_results(file_path)
+        return curve_from_table(table, label or default_label(path), psnr_average)
     except ReportError as exc:
         if str(file_path) in str(exc):
             raise

@@ -7,11 +7,16 @@ import math
 import pandas as pd
 
 from reports.anchors import Anchor
-from reports.curves import RDCurve
+from reports.curves import MEAN_MSE, PER_IMAGE, PSNR_COLUMNS, RDCurve
+from reports.provenance import Provenance, provenance_markdown
 
 METHOD_TEXT = {
     "pchip": "log-rate interpolated with a monotone cubic (PCHIP) over the overlapping PSNR range",
     "cubic": "classic Bjontegaard, a cubic polynomial fit of log-rate vs PSNR",
+}
+AVERAGE_TEXT = {
+    PER_IMAGE: "the mean of the per-image PSNRs (per-image, the original's convention)",
+    MEAN_MSE: "the PSNR of the mean MSE over the images (mean-mse)",
 }
 
 
@@ -22,6 +27,7 @@ def report_markdown(
     per_image_summary: pd.DataFrame,
     figure_name: str,
     method: str,
+    provenance: Provenance | None = None,
 ) -> str:
     """The whole report.md text."""
     parts = [
@@ -34,6 +40,8 @@ def report_markdown(
     if not per_image_summary.empty:
         parts += ["## Per-image BD-rate\n", _summary_markdown(per_image_summary)]
     parts += ["## Points of this curve\n", _points_markdown(curve)]
+    if provenance is not None:
+        parts += ["## Provenance\n", provenance_markdown(provenance)]
     parts += ["## Anchors\n", _sources_markdown(anchors)]
     return "\n".join(parts)
 
@@ -44,22 +52,29 @@ def _intro(curve: RDCurve, method: str) -> str:
     if counts.nunique() > 1:
         images = f"{counts.min()} to {counts.max()} (some results are missing)"
     return (
-        f"Curve: mean rate and mean PSNR over {images} image(s) at each of the "
-        f"{len(curve.points)} operating points. BD-rate: {METHOD_TEXT[method]}; "
+        f"Curve: mean rate over {images} image(s) at each of the {len(curve.points)} "
+        f"operating points; PSNR: {AVERAGE_TEXT[curve.psnr_average]}, the other "
+        "convention's BD values beside (`--psnr-average`). BD-rate: "
+        f"{METHOD_TEXT[method]}; "
         "negative = this curve needs fewer bits than the anchor for the same PSNR. "
         "BD-PSNR: PSNR difference at equal rate (positive = better).\n"
     )
 
 
 def _bd_markdown(bd: pd.DataFrame) -> str:
+    if bd.empty:
+        return "No anchor.\n"
+    used, other = bd["psnr_average"].iloc[0], bd["other_psnr_average"].iloc[0]
     lines = [
-        "| anchor | BD-rate | BD-PSNR | PSNR range used | points (ours / anchor) | note |",
-        "|---|---:|---:|---|---|---|",
+        f"| anchor | BD-rate ({used}) | BD-PSNR ({used}) | BD-rate ({other}) | "
+        "PSNR range used | points (ours / anchor) | note |",
+        "|---|---:|---:|---:|---|---|---|",
     ]
     for row in bd.itertuples():
         lines.append(
             f"| {row.anchor_name} (`{row.anchor}`) | {_pct(row.bd_rate_pct)} | "
-            f"{_db(row.bd_psnr_db)} | {_range(row.psnr_min_db, row.psnr_max_db)} | "
+            f"{_db(row.bd_psnr_db)} | {_pct(row.other_bd_rate_pct)} | "
+            f"{_range(row.psnr_min_db, row.psnr_max_db)} | "
             f"{row.n_points} / {row.n_points_anchor} | {row.note} |"
         )
     return "\n".join(lines) + "\n"
@@ -82,11 +97,16 @@ def _summary_markdown(summary: pd.DataFrame) -> str:
 
 def _points_markdown(curve: RDCurve) -> str:
     key = curve.key or "point"
-    lines = [f"| {key} | rate (bpp) | PSNR (dB) | images |", "|---:|---:|---:|---:|"]
+    header = f"| {key} | rate (bpp) | PSNR per-image (dB) | PSNR mean-mse (dB) | images |"
+    lines = [header, "|---:|---:|---:|---:|---:|"]
+    mean_mse = PSNR_COLUMNS[MEAN_MSE]
     for _, row in curve.points.iterrows():
         key_text = f"{row[key]:g}" if curve.key else ""
         images = int(row["n_images"]) if "n_images" in row else ""
-        lines.append(f"| {key_text} | {row.rate_bpp:.4f} | {row.psnr_db:.4f} | {images} |")
+        other = f"{row[mean_mse]:.4f}" if mean_mse in row else "n/a"
+        lines.append(
+            f"| {key_text} | {row.rate_bpp:.4f} | {row.psnr_db:.4f} | {other} | {images} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -61,7 +61,10 @@ def rd_figure(
         if style is None:
             style = MEASURED_STYLES[measured % len(MEASURED_STYLES)]
             measured += 1
-        _plot_anchor(ax, anchor, style, bd_rates_pct.get(anchor.id))
+        reference = anchor.curve
+        if reference.has_average(curve.psnr_average):
+            reference = reference.averaged(curve.psnr_average)
+        _plot_anchor(ax, anchor, reference, style, bd_rates_pct.get(anchor.id))
     ax.plot(
         curve.rate_bpp,
         curve.psnr_db,
@@ -88,13 +91,15 @@ def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None
         atomic_write_bytes(path, buffer.getvalue())
 
 
-def _plot_anchor(ax, anchor: Anchor, style: tuple[str, str], bd_rate: float | None) -> None:
+def _plot_anchor(
+    ax, anchor: Anchor, reference: RDCurve, style: tuple[str, str], bd_rate: float | None
+) -> None:
     label = anchor.name
     if bd_rate is not None and math.isfinite(bd_rate):
         label = f"{anchor.name}:  {bd_rate:+.1f} %"
     ax.plot(
-        anchor.curve.rate_bpp,
-        anchor.curve.psnr_db,
+        reference.rate_bpp,
+        reference.psnr_db,
         color=style[0],
         linestyle=FAMILY_STYLES.get(anchor.family, "-"),
         linewidth=1.6,
@@ -110,7 +115,7 @@ def _decorate(ax, curve: RDCurve) -> None:
     ax.set_xlim(0.0, float(np.max(rate)) * 1.12)
     ax.set_ylim(math.floor(float(np.min(psnr)) - 1.5), math.ceil(float(np.max(psnr)) + 1.0))
     ax.set_xlabel("Rate (bits per pixel)", fontsize=12)
-    ax.set_ylabel("PSNR (dB, RGB)", fontsize=12)
+    ax.set_ylabel(f"PSNR (dB, RGB, {curve.psnr_average} average)", fontsize=12)
     ax.tick_params(labelsize=10.5)
     ax.xaxis.set_minor_locator(AutoMinorLocator())
     ax.yaxis.set_minor_locator(AutoMinorLocator())

@@ -11,10 +11,18 @@ import pandas as pd
 from coolchic_core.atomic_io import atomic_write_text
 from reports.anchors import Anchor, anchor_from_results, load_anchor
 from reports.bd_rate import METHODS
-from reports.curves import RDCurve, load_results, resolve_results_path
+from reports.curves import (
+    PER_IMAGE,
+    RDCurve,
+    check_psnr_average,
+    load_results,
+    read_raw_results,
+    resolve_results_path,
+)
 from reports.errors import ReportError
 from reports.markdown import report_markdown
 from reports.plot import rd_figure, save_figure
+from reports.provenance import Provenance, table_provenance
 from reports.tables import bd_table, per_image_bd_table, per_image_summary, table_to_tsv
 
 logger = logging.getLogger(__name__)
@@ -44,16 +52,26 @@ def write_report(
     out_dir: str | Path | None = None,
     method: str = "pchip",
     label: str | None = None,
+    psnr_average: str = PER_IMAGE,
 ) -> Report:
     """Compare a results folder (or TSV) with anchors and write the report files.
 
     `anchor_ids` name shipped anchors; `anchors_from` adds measured results
     (folders or TSVs, optionally `NAME=PATH`). `out_dir` defaults to the
-    results folder. Raises ReportError for unusable inputs.
+    results folder. `psnr_average` is the dataset PSNR convention (reports.curves):
+    "per-image" or "mean-mse". Raises ReportError for unusable inputs.
     """
     if method not in METHODS:
         raise ReportError(f"unknown BD method '{method}'; use one of {', '.join(METHODS)}")
-    curve = load_results(results, label=label)
+    check_psnr_average(psnr_average)
+    curve = load_results(results, label=label, psnr_average=psnr_average)
+    provenance = table_provenance(read_raw_results(results))
+    if provenance.mixed:
+        logger.warning(
+            "the rows of %s come from different %s (see report.md)",
+            curve.label,
+            ", ".join(provenance.mixed),
+        )
     anchors = [load_anchor(i) for i in anchor_ids]
     anchors += [anchor_from_results(spec) for spec in anchors_from or []]
     if not anchors:
@@ -62,11 +80,13 @@ def write_report(
     out = _output_dir(results, out_dir)
     bd = bd_table(curve, anchors, method)
     per_image = per_image_bd_table(curve, anchors, method)
-    files = _write_files(out, curve, anchors, bd, per_image, method)
+    files = _write_files(out, curve, anchors, bd, per_image, method, provenance)
     return Report(curve=curve, anchors=anchors, bd=bd, per_image=per_image, files=files)
 
 
-def _write_files(out: Path, curve, anchors, bd, per_image, method) -> list[Path]:
+def _write_files(
+    out: Path, curve, anchors, bd, per_image, method, provenance: Provenance
+) -> list[Path]:
     files = [out / BD_FILE]
     atomic_write_text(out / BD_FILE, table_to_tsv(bd))
     if not per_image.empty:
@@ -76,7 +96,7 @@ def _write_files(out: Path, curve, anchors, bd, per_image, method) -> list[Path]
     figure = rd_figure(curve, anchors, bd_rates, method)
     save_figure(figure, out / PNG_FILE, out / SVG_FILE)
     summary = per_image_summary(per_image)
-    text = report_markdown(curve, anchors, bd, summary, PNG_FILE, method)
+    text = report_markdown(curve, anchors, bd, summary, PNG_FILE, method, provenance)
     atomic_write_text(out / MARKDOWN_FILE, text)
     files += [out / PNG_FILE, out / SVG_FILE, out / MARKDOWN_FILE]
     logger.info("report written to %s", out)

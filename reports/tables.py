@@ -1,4 +1,10 @@
-"""BD tables: one curve against several anchors, on the mean curves and per image."""
+"""BD tables: one curve against several anchors, on the mean curves and per image.
+
+The mean-curve table is computed in the curve's PSNR convention
+(`RDCurve.psnr_average`) and gives the other convention's BD values beside it.
+An anchor published only as mean points (no per-image rows) has per-image-mean
+PSNRs: it is compared as published in either convention, which its note says.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import pandas as pd
 
 from reports.anchors import Anchor
 from reports.bd_rate import compare_curves
-from reports.curves import RDCurve
+from reports.curves import MEAN_MSE, PER_IMAGE, RDCurve
 from reports.errors import ReportError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +37,9 @@ RESULT_COLUMNS = [
     "n_points",
     "n_points_anchor",
 ]
-BD_COLUMNS = ["anchor", "anchor_name", *RESULT_COLUMNS, "note"]
+OTHER_COLUMNS = ["other_psnr_average", "other_bd_rate_pct", "other_bd_psnr_db"]
+BD_COLUMNS = ["anchor", "anchor_name", "psnr_average", *RESULT_COLUMNS, "note", *OTHER_COLUMNS]
+AS_PUBLISHED_NOTE = "anchor has per-image-mean PSNRs only; compared as published"
 PER_IMAGE_COLUMNS = ["anchor", "seq_name", *RESULT_COLUMNS, "note"]
 SUMMARY_COLUMNS = [
     "anchor",
@@ -46,15 +54,37 @@ SUMMARY_COLUMNS = [
 def bd_table(curve: RDCurve, anchors: list[Anchor], method: str = "pchip") -> pd.DataFrame:
     """One row per anchor: BD-rate and BD-PSNR of `curve`'s mean points against it.
 
-    A pair that cannot be compared (too few points, no overlap...) gets NaNs
-    and the reason in `note`, so that one anchor never hides the others.
+    In `curve.psnr_average`, with the other convention's BD-rate and BD-PSNR
+    in the `other_*` columns. A pair that cannot be compared (too few points,
+    no overlap...) gets NaNs and the reason in `note`, so that one anchor never
+    hides the others.
     """
+    average = curve.psnr_average
+    other = MEAN_MSE if average == PER_IMAGE else PER_IMAGE
     rows = []
     for anchor in anchors:
-        row = {"anchor": anchor.id, "anchor_name": anchor.name}
-        row.update(_compare(anchor.curve.rate_bpp, anchor.curve.psnr_db, curve, method, anchor.id))
+        row = {"anchor": anchor.id, "anchor_name": anchor.name, "psnr_average": average}
+        row.update(_compare_in(anchor, curve, method))
+        alternative = dict.fromkeys(("bd_rate_pct", "bd_psnr_db"), math.nan)
+        if curve.has_average(other):
+            alternative = _compare_in(anchor, curve.averaged(other), method)
+        row["other_psnr_average"] = other
+        row["other_bd_rate_pct"] = alternative["bd_rate_pct"]
+        row["other_bd_psnr_db"] = alternative["bd_psnr_db"]
         rows.append(row)
     return pd.DataFrame(rows, columns=BD_COLUMNS)
+
+
+def _compare_in(anchor: Anchor, curve: RDCurve, method: str) -> dict:
+    """`curve` against `anchor` in the curve's convention (the anchor's as published if unknown)."""
+    reference = anchor.curve
+    as_published = not reference.has_average(curve.psnr_average)
+    if not as_published:
+        reference = reference.averaged(curve.psnr_average)
+    result = _compare(reference.rate_bpp, reference.psnr_db, curve, method, anchor.id)
+    if as_published and math.isfinite(result["bd_rate_pct"]):
+        result["note"] = "; ".join(n for n in (result["note"], AS_PUBLISHED_NOTE) if n)
+    return result
 
 
 def per_image_bd_table(

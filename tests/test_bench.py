@@ -18,6 +18,7 @@ from bench.provenance import git_commit, project_provenance
 from bench.schedule import LocalPool, parse_devices, threads_per_worker
 from coolchic_core.errors import InputError
 from datasets import open_dataset
+from datasets.checksum import sha256_bytes
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 KODAK = SHARED / "datasets" / "kodak"
@@ -78,7 +79,14 @@ def _jobs(tmp_path, images=("kodim03", "kodim14"), preset="smoke", seed=0):
 
 
 def _ok_row(job, rate, psnr, n_bytes=10):
-    measures = {"rate_bpp": rate, "psnr_db": psnr, "n_bytes": n_bytes, "mse": 10 ** (-psnr / 10)}
+    measures = {
+        "rate_bpp": rate,
+        "psnr_db": psnr,
+        "n_bytes": n_bytes,
+        "n_pixels": 64 * 48,
+        "mse": 10 ** (-psnr / 10),
+        "bitstream_sha256": sha256_bytes(b"x" * n_bytes),
+    }
     return make_row(job, "cpu", 1, measures, rows.STATUS_OK)
 
 
@@ -165,7 +173,7 @@ def test_progress_log_is_throttled(caplog):
         (["--preset", "turbo"], "unknown preset 'turbo'"),
         (["--workers", "0"], "--workers must be at least 1"),
         (["--devices", "tpu"], "unknown device tpu"),
-        (["--scheduler-address", "head:8786"], "tcp://HOST:PORT"),
+        (["--scheduler-address", "head:8786", "--devices", "cpu"], "tcp://HOST:PORT"),
         (["--qualities", "30"], "--qualities goes with a classical --codec"),
         (["--decode-only", "/nonexistent-folder"], "is not a folder"),
     ],

@@ -103,15 +103,28 @@ def test_resume_after_kill_runs_only_missing_jobs(crops, tmp_path, capsys):
     before = _row_texts(out)
     assert 1 <= len(before) < 4, "the kill came too late to test resuming"
     assert not (out / "raw_results.tsv").exists()
+    damaged = sorted(before)[0]  # one byte flipped in the middle, same size
+    bitstream = out / "bitstreams" / f"{damaged}.bin"
+    data = bytearray(bitstream.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bitstream.write_bytes(bytes(data))
+    (out / "bitstreams" / f".{JOB_IDS[3]}.bin.x1y2.tmp").write_bytes(b"half")  # as kill -9 leaves
+    (out / "rows" / f".{JOB_IDS[3]}.json.x1y2.tmp").write_text("{")
 
     capsys.readouterr()
     assert main(_argv(crops, out, "--workers", "2")) == 0
     err = capsys.readouterr().err
-    assert f"done {4 - len(before)}, skipped {len(before)}, failed 0" in err
+    assert f"done {5 - len(before)}, skipped {len(before) - 1}, failed 0" in err
+    assert f"{damaged}: bitstream changed since its row was written; rerunning" in err
     after = _row_texts(out)
     assert sorted(after) == JOB_IDS
-    assert {k: after[k] for k in before} == before  # finished jobs were not redone
+    assert {k: after[k] for k in before if k != damaged} == {
+        k: v for k, v in before.items() if k != damaged
+    }  # finished jobs were not redone
+    assert json.loads(after[damaged])["status"] == "ok"
     assert pd.read_csv(out / "raw_results.tsv", sep="\t").job_id.tolist() == JOB_IDS
+    assert list(out.rglob("*.tmp")) == []
+    assert main(["--verify", "--out", str(out)]) == 0
 
 
 def test_ctrl_c_keeps_finished_jobs_and_stops_workers(crops, tmp_path):
@@ -171,7 +184,14 @@ def test_dask_local_cluster(crops, tmp_path, capsys):
         host="127.0.0.1",
     ) as cluster:
         argv = _argv(
-            crops, out, "--scheduler-address", cluster.scheduler_address, "--images", "kodim14"
+            crops,
+            out,
+            "--scheduler-address",
+            cluster.scheduler_address,
+            "--images",
+            "kodim14",
+            "--devices",
+            "cpu",
         )
         assert main(argv) == 0
     assert "Dask scheduler tcp://127.0.0.1" in capsys.readouterr().err
@@ -189,7 +209,16 @@ def test_unreachable_dask_scheduler_is_a_clear_error(crops, tmp_path, monkeypatc
     pytest.importorskip("distributed")
     monkeypatch.setattr(schedule, "DASK_CONNECT_TIMEOUT_S", 1)
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
-        main(_argv(crops, tmp_path / "out", "--scheduler-address", "tcp://127.0.0.1:9"))
+        main(
+            _argv(
+                crops,
+                tmp_path / "out",
+                "--scheduler-address",
+                "tcp://127.0.0.1:9",
+                "--devices",
+                "cpu",
+            )
+        )
 
 
 def test_editing_a_preset_changes_the_job_configuration(crops, tmp_path, monkeypatch):

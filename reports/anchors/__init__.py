@@ -4,8 +4,10 @@ One JSON file per anchor in this folder (`<id>.json`): `id`, `name`,
 `family`, `dataset`, `source`, `licence`, `reference`, `note`, `points`
 (mean `rate_bpp` and `psnr_db` over the 24 Kodak images per operating point)
 and, for the Cool-chic releases, `per_image` rows (seq_name, lmbda,
-rate_bpp, psnr_db). Measured results (a `coolchic bench` folder) can serve as
-anchors too: `anchor_from_results`.
+rate_bpp, psnr_db). Published points are means of per-image PSNRs (the
+per-image convention); an anchor with per-image rows also has the PSNR of the
+mean MSE at each point (reports.curves). Measured results (a `coolchic bench`
+folder) can serve as anchors too: `anchor_from_results`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.curves import RDCurve, check_results_table, curve_from_table, load_results
+from reports.curves import (
+    MEAN_MSE,
+    PSNR_COLUMNS,
+    RDCurve,
+    average_results,
+    check_results_table,
+    curve_from_table,
+    load_results,
+)
 from reports.errors import ReportError
 
 DEFAULT_ANCHORS = ("hm", "bmshj2018-hyperprior", "vtm", "coolchic-v1")
@@ -68,6 +78,7 @@ def anchor_from_dict(data: dict) -> Anchor:
     if data.get("per_image"):
         per_image = check_results_table(pd.DataFrame(data["per_image"]))
         per_image = per_image[["seq_name", key, "rate_bpp", "psnr_db"]]
+        points = _with_mean_mse(points, per_image, key)
     curve = RDCurve(label=data["name"], points=points, key=key, per_image=per_image)
     return Anchor(
         id=data["id"],
@@ -79,6 +90,18 @@ def anchor_from_dict(data: dict) -> Anchor:
         family=data.get("family", ""),
         note=data.get("note", ""),
     )
+
+
+def _with_mean_mse(points: pd.DataFrame, per_image: pd.DataFrame, key: str | None) -> pd.DataFrame:
+    """The published points plus the PSNR of the mean MSE computed from the per-image rows."""
+    column = PSNR_COLUMNS[MEAN_MSE]
+    if key is None:
+        return points
+    by_point = average_results(per_image).set_index(key)[column]
+    values = points[key].map(by_point)
+    if values.isna().any():
+        return points
+    return points.assign(**{column: values.to_numpy()})
 
 
 def parse_anchor_ids(text: str) -> list[str]:

@@ -159,11 +159,15 @@ def parse_header(data: bytes) -> HeaderV1:
     return header
 
 
-def _check_header_length(n_bytes_header: int, n_grids: int, n_bytes_file: int) -> None:
+def _check_grid_count(n_grids: int) -> None:
     if not 1 <= n_grids <= MAX_LATENT_GRIDS:
         raise BitstreamError(
             f"unsupported number of latent grids: {n_grids} (1 to {MAX_LATENT_GRIDS})"
         )
+
+
+def _check_header_length(n_bytes_header: int, n_grids: int, n_bytes_file: int) -> None:
+    _check_grid_count(n_grids)
     expected = FIXED_HEADER_BYTES + BYTES_PER_LATENT_LENGTH * n_grids
     if n_bytes_header != expected:
         raise BitstreamError(
@@ -176,6 +180,7 @@ def _check_header_length(n_bytes_header: int, n_grids: int, n_bytes_file: int) -
 
 def validate_header(header: HeaderV1, n_bytes_file: int | None = None) -> None:
     """Refuse headers outside the format's tables or the documented limits."""
+    _check_grid_count(header.latent_n_grids)
     _check_image_size(header.height, header.width)
     _check_mlp_shape("ARM", header.arm_n_hidden_layers, header.arm_hidden_width)
     _check_mlp_shape("synthesis", header.synthesis_n_hidden_layers, header.synthesis_hidden_width)
