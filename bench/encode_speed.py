@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     from coolchic_core.errors import InputError
     from coolchic_core.image_io import read_image, rgb8_to_float
     from coolchic_core.model.coolchic import Proxy
-    from coolchic_core.training import make_optimizer
+    from coolchic_core.optimizers import make_optimizer
 
     try:
         device = devices.resolve_device(args.device)

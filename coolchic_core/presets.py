@@ -65,6 +65,9 @@ class TrainingConfig:
     Warm-up: `n_trial_warmup` fresh initialisations trained for
     `n_itr_warmup` iterations each with the main phase's first settings;
     the best (evaluated with rounding) is trained on.
+    Optimizer (coolchic_core.optimizers): Adam for the latents, `mlp_optimizer`
+    ("adam" or "soap") for the synthesis and ARM; each group's learning rate
+    is the schedule's times `latent_lr_factor` or `mlp_lr_factor`.
     `impl`: "auto" (fused C++ kernels when they build, else PyTorch),
     "cpp" or "torch".
     """
@@ -86,6 +89,9 @@ class TrainingConfig:
     noise_parameter: tuple[float, float] = (2.0, 1.0)
     n_itr_final_ste: int = 0
     final_ste_lr: float = 1e-4
+    mlp_optimizer: str = "adam"
+    mlp_lr_factor: float = 1.0
+    latent_lr_factor: float = 1.0
     impl: str = "auto"
 
     def __post_init__(self) -> None:
@@ -110,6 +116,10 @@ def _check_training_config(cfg: TrainingConfig) -> None:
         raise InputError("n_trial_warmup must be >= 0")
     if not cfg.start_lr > 0:
         raise InputError(f"start_lr must be > 0, got {cfg.start_lr}")
+    if cfg.mlp_optimizer not in ("adam", "soap"):
+        raise InputError(f"unknown mlp_optimizer {cfg.mlp_optimizer!r} (adam or soap)")
+    if not (cfg.mlp_lr_factor > 0 and cfg.latent_lr_factor > 0):
+        raise InputError("learning-rate factors must be > 0")
     if cfg.eval_every < 1:
         raise InputError("eval_every must be >= 1")
 
