@@ -82,3 +82,11 @@ def test_soap_encode_gives_the_same_bytes_twice():
     second = encode(rgb8, 0.002, preset="smoke", impl="torch", mlp_optimizer="soap")
     assert first.bitstream == second.bitstream
     assert first.decoded.rate_bpp > 0
+
+
+def test_fast_and_medium_budgets_and_optimizer():
+    fast, medium = get_preset("fast"), get_preset("medium")
+    assert fast.n_itr_planned == 3 * 100 + 2700 + 300  # 150 s at ~40 ms per 768x512 iteration
+    assert fast.n_itr_planned < medium.n_itr_planned <= 4 * fast.n_itr_planned
+    assert fast.mlp_optimizer == medium.mlp_optimizer == "soap"
+    assert (fast.schedule, fast.quantizer) == (medium.schedule, medium.quantizer)
