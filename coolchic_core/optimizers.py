@@ -58,15 +58,31 @@ def _soap(params: list[torch.nn.Parameter], lr: float, lr_factor: float) -> torc
     )
 
 
-def make_optimizer(model, lr: float, training_config=None):
+def latent_lr_factor_at(training_config, lmbda: float | None) -> float:
+    """The latents' learning-rate factor at rate weight `lmbda`.
+
+    `latent_lr_factor * max(1, latent_lr_lambda_ref / lmbda) ** latent_lr_exponent`:
+    constant at low rates, growing as lambda falls. High rates need large
+    latents, and an Adam step moves a latent by about the learning rate.
+    """
+    factor = getattr(training_config, "latent_lr_factor", 1.0)
+    exponent = getattr(training_config, "latent_lr_exponent", 0.0)
+    if exponent == 0.0 or lmbda is None or lmbda <= 0.0:
+        return factor
+    ratio = max(1.0, training_config.latent_lr_lambda_ref / lmbda)
+    return factor * ratio**exponent
+
+
+def make_optimizer(model, lr: float, training_config=None, lmbda: float | None = None):
     """Adam over every parameter, or Adam (latents) + the configured MLP optimizer.
 
     Without `training_config` (or with `mlp_optimizer="adam"` and factors 1):
-    one Adam over all the parameters, the v1 recipe.
+    one Adam over all the parameters, the v1 recipe. `lmbda` sets the latents'
+    factor when it depends on lambda (`latent_lr_factor_at`).
     """
     mlp_optimizer = getattr(training_config, "mlp_optimizer", "adam")
     mlp_lr_factor = getattr(training_config, "mlp_lr_factor", 1.0)
-    latent_lr_factor = getattr(training_config, "latent_lr_factor", 1.0)
+    latent_lr_factor = latent_lr_factor_at(training_config, lmbda)
     if mlp_optimizer not in MLP_OPTIMIZERS:
         raise InputError(f"unknown mlp_optimizer {mlp_optimizer!r} (adam or soap)")
     latents = list(model.latents.parameters())

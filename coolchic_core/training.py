@@ -213,7 +213,7 @@ def _warmup(session: TrainingSession, height: int, width: int) -> CoolChic:
         model = session.new_model(height, width)
         if cfg.n_trial_warmup == 0:
             return model
-        optimizer = make_optimizer(model, cfg.start_lr, cfg)
+        optimizer = make_optimizer(model, cfg.start_lr, cfg, session.lmbda)
         proxy = _main_proxy(cfg, 0.0, cfg.start_lr)
         for _ in range(cfg.n_itr_warmup):
             session.step(model, optimizer, proxy, cfg.start_lr, "warmup")
@@ -228,7 +228,7 @@ def _main_plateau(session: TrainingSession, model: CoolChic, best: _Best) -> Non
     """COOL-CHIC v1: ReduceLROnPlateau on the evaluated loss, back to the best on each cut."""
     cfg = session.cfg
     lr, n_bad = cfg.start_lr, 0
-    optimizer = make_optimizer(model, lr, cfg)
+    optimizer = make_optimizer(model, lr, cfg, session.lmbda)
     for index in range(cfg.n_itr):
         session.step(model, optimizer, _main_proxy(cfg, 0.0, lr), lr, "main")
         if (index + 1) % cfg.eval_every:
@@ -251,7 +251,7 @@ def _main_plateau(session: TrainingSession, model: CoolChic, best: _Best) -> Non
 def _main_cosine(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     """Cosine decay from start_lr to end_lr over n_itr iterations (C3, Cool-chic 3)."""
     cfg = session.cfg
-    optimizer = make_optimizer(model, cfg.start_lr, cfg)
+    optimizer = make_optimizer(model, cfg.start_lr, cfg, session.lmbda)
     for index in range(cfg.n_itr):
         fraction = index / max(cfg.n_itr, 1)
         lr = _cosine(cfg.start_lr, cfg.end_lr, fraction)
@@ -266,7 +266,7 @@ def _final_ste(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     if cfg.n_itr_final_ste == 0:
         return
     best.restore(model)
-    optimizer = make_optimizer(model, cfg.final_ste_lr, cfg)
+    optimizer = make_optimizer(model, cfg.final_ste_lr, cfg, session.lmbda)
     for index in range(cfg.n_itr_final_ste):
         lr = _cosine(cfg.final_ste_lr, 0.0, index / cfg.n_itr_final_ste)
         session.step(model, optimizer, Proxy("ste"), lr, "ste")

@@ -11,7 +11,12 @@ import torch
 from coolchic_core.encoder import encode
 from coolchic_core.errors import InputError
 from coolchic_core.model.coolchic import CoolChic
-from coolchic_core.optimizers import SplitOptimizer, make_optimizer, set_learning_rate
+from coolchic_core.optimizers import (
+    SplitOptimizer,
+    latent_lr_factor_at,
+    make_optimizer,
+    set_learning_rate,
+)
 from coolchic_core.presets import ModelConfig, get_preset
 from coolchic_core.training import fit
 from tests.test_training import kodak_crop, one_thread, smoke  # noqa: F401  (fixture)
@@ -90,3 +95,21 @@ def test_fast_and_medium_budgets_and_optimizer():
     assert fast.n_itr_planned < medium.n_itr_planned <= 4 * fast.n_itr_planned
     assert fast.mlp_optimizer == medium.mlp_optimizer == "soap"
     assert (fast.schedule, fast.quantizer) == (medium.schedule, medium.quantizer)
+
+
+def test_latent_factor_grows_as_lambda_falls():
+    cfg = dataclasses.replace(get_preset("smoke"), latent_lr_factor=1.5, latent_lr_exponent=0.5)
+    assert latent_lr_factor_at(cfg, 0.08) == 1.5  # above the reference lambda: constant
+    assert latent_lr_factor_at(cfg, 0.02) == 1.5
+    assert latent_lr_factor_at(cfg, 0.005) == pytest.approx(1.5 * 2.0)
+    assert latent_lr_factor_at(cfg, 0.00125) == pytest.approx(1.5 * 4.0)
+    optimizer = make_optimizer(model(), 1e-2, cfg, lmbda=0.005)
+    assert [g["lr_factor"] for g in optimizer.param_groups] == pytest.approx([3.0, 1.0])
+    with pytest.raises(InputError, match="latent_lr_exponent"):
+        dataclasses.replace(cfg, latent_lr_exponent=-1.0)
+
+
+def test_fast_latent_factor_at_the_paper_lambdas():
+    fast = get_preset("fast")
+    factors = [latent_lr_factor_at(fast, x) for x in (0.02, 0.004, 0.0005, 0.0001)]
+    assert factors == pytest.approx([1.0, 5**0.25, 40**0.25, 200**0.25])
