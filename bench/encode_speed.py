@@ -156,13 +156,17 @@ def main(argv: list[str] | None = None) -> int:
         session, model = _session(args, image, device)
         proxy = Proxy(args.proxy)
         first = _copy(args, model)
-        first_ms = _timed(session, first, make_optimizer(first, 1e-3, session.cfg, args.lmbda), proxy, 1)
+        first_ms = _timed(
+            session, first, make_optimizer(first, 1e-3, session.cfg, args.lmbda), proxy, 1
+        )
         setup_s = time.perf_counter() - setup_start
         if devices.is_cuda(device):
             cuda_runs = _cuda_runs(args, session, model, proxy)
         else:
             timed = _copy(args, model)
-            runs = _time_step(args, session, timed, make_optimizer(timed, 1e-3, session.cfg, args.lmbda), proxy)
+            runs = _time_step(
+                args, session, timed, make_optimizer(timed, 1e-3, session.cfg, args.lmbda), proxy
+            )
     impl = "cpp" if session.kernels is not None else "torch"
     compiled = " (torch.compile)" if args.impl == "compile" else ""
     print(f"image={args.image} size={image.shape[1]}x{image.shape[0]} threads={args.threads}")

@@ -86,7 +86,9 @@ def make_optimizer(model, lr: float, training_config=None, lmbda: float | None =
     if mlp_optimizer not in MLP_OPTIMIZERS:
         raise InputError(f"unknown mlp_optimizer {mlp_optimizer!r} (adam or soap)")
     latents = list(model.latents.parameters())
-    mlps = list(model.synthesis.parameters()) + list(model.arm.parameters())
+    latent_ids = {id(p) for p in latents}
+    # Every other parameter is a network weight (synthesis, ARM, v2's upsampling).
+    mlps = [p for p in model.parameters() if id(p) not in latent_ids]
     if mlp_optimizer == "adam":
         groups = [
             {"params": latents, "lr_factor": latent_lr_factor, "lr": lr * latent_lr_factor},
