@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--preset",
         default=AUTO,
-        help="auto (default: fast on CPUs, paper on CUDA GPUs), paper, fast or smoke",
+        help="auto (default: fast on CPUs, paper on CUDA GPUs), paper, medium, fast or smoke",
     )
     data.add_argument("--seed", type=int, default=0)
     data.add_argument(

@@ -1,6 +1,7 @@
-"""Time training iterations (forward, backward, Adam step) on one image.
+"""Time training iterations (forward, backward, optimizer step) on one image.
 
 `python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp] [--device cuda:0]`
+(the optimizer is the "fast" preset's: Adam for the latents, SOAP for the MLPs)
 prints the time of each run, the median, the peak memory, and last
 `encode_ms_per_iteration=<ms>`. The architecture is the paper's
 (ModelConfig defaults); the proxy is the "fast" preset's soft rounding.
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     from coolchic_core.errors import InputError
     from coolchic_core.image_io import read_image, rgb8_to_float
     from coolchic_core.model.coolchic import Proxy
-    from coolchic_core.training import make_optimizer
+    from coolchic_core.optimizers import make_optimizer
 
     try:
         device = devices.resolve_device(args.device)
@@ -155,13 +156,17 @@ def main(argv: list[str] | None = None) -> int:
         session, model = _session(args, image, device)
         proxy = Proxy(args.proxy)
         first = _copy(args, model)
-        first_ms = _timed(session, first, make_optimizer(first, 1e-3), proxy, 1)
+        first_ms = _timed(
+            session, first, make_optimizer(first, 1e-3, session.cfg, args.lmbda), proxy, 1
+        )
         setup_s = time.perf_counter() - setup_start
         if devices.is_cuda(device):
             cuda_runs = _cuda_runs(args, session, model, proxy)
         else:
             timed = _copy(args, model)
-            runs = _time_step(args, session, timed, make_optimizer(timed, 1e-3), proxy)
+            runs = _time_step(
+                args, session, timed, make_optimizer(timed, 1e-3, session.cfg, args.lmbda), proxy
+            )
     impl = "cpp" if session.kernels is not None else "torch"
     compiled = " (torch.compile)" if args.impl == "compile" else ""
     print(f"image={args.image} size={image.shape[1]}x{image.shape[0]} threads={args.threads}")

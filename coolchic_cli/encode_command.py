@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=_format_names(),
         help="bitstream format (default v1; `coolchic info` tells a file's format)",
     )
-    add("--preset", default="fast", help="training recipe: paper, fast or smoke (default fast)")
+    add("--preset", default="fast", help="paper, medium, fast (default) or smoke")
     add("--start_lr", type=float, help="initial learning rate (default: the preset's)")
     add("--n_itr", type=int, help="maximum iterations of the main phase (default: preset's)")
     add("--n_trial_warmup", type=int, help="warm-up trials (default: the preset's)")

@@ -128,7 +128,7 @@ class CapturedStep:
         """Refill the static inputs from `proxy`, `lr` and the noise generator; replay."""
         self.inputs.fill(proxy, self.session.noise_generator)
         for group in self.optimizer.param_groups:
-            group["lr"].fill_(lr)
+            group["lr"].fill_(lr * group.get("lr_factor", 1.0))
         self.graph.replay()
         return self.outputs
 

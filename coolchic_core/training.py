@@ -32,6 +32,7 @@ from coolchic_core.errors import InputError
 from coolchic_core.metrics import psnr_db_from_mse
 from coolchic_core.model.allocator import keep_freed_memory
 from coolchic_core.model.coolchic import CoolChic, Proxy
+from coolchic_core.optimizers import make_optimizer, set_learning_rate
 from coolchic_core.presets import ModelConfig, TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class TrainingSession:
         return _Evaluation(float(loss), float(out.mse), float(out.rate_bits))
 
     def step(self, model, optimizer, proxy: Proxy, lr: float, phase: str) -> None:
-        """One iteration: forward with the proxy, backward, clip, Adam step."""
+        """One iteration: forward with the proxy, backward, clip, optimizer step."""
         if self.graphs is not None:
             loss, mse, rate_bits = self.graphs.step(model, optimizer, proxy, lr)
         else:
@@ -154,7 +155,7 @@ class TrainingSession:
         )
 
     def train_step(self, model, optimizer, proxy: Proxy, uniforms=None):
-        """Forward, backward, clip, Adam step; (loss, mse, rate_bits) as detached tensors.
+        """Forward, backward, clip, optimizer step; (loss, mse, rate_bits) as detached tensors.
 
         No host synchronisation: `cuda_graphs` captures this function as is.
         """
@@ -165,15 +166,6 @@ class TrainingSession:
         torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.grad_clip_norm)
         optimizer.step()
         return loss.detach(), out.mse.detach(), out.rate_bits.detach()
-
-
-def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Every group's learning rate to `lr` (in place when it is a tensor, as in a CUDA graph)."""
-    for group in optimizer.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
 
 
 class _Best:
@@ -213,11 +205,6 @@ def _main_proxy(cfg: TrainingConfig, fraction: float, lr: float) -> Proxy:
     )
 
 
-def make_optimizer(model: CoolChic, lr: float) -> torch.optim.Adam:
-    """Adam over all the parameters (the optimizer of every phase)."""
-    return torch.optim.Adam(model.parameters(), lr=lr)
-
-
 def _warmup(session: TrainingSession, height: int, width: int) -> CoolChic:
     """Train `n_trial_warmup` fresh models briefly; return the best (v1 recipe)."""
     cfg = session.cfg
@@ -226,7 +213,7 @@ def _warmup(session: TrainingSession, height: int, width: int) -> CoolChic:
         model = session.new_model(height, width)
         if cfg.n_trial_warmup == 0:
             return model
-        optimizer = make_optimizer(model, cfg.start_lr)
+        optimizer = make_optimizer(model, cfg.start_lr, cfg, session.lmbda)
         proxy = _main_proxy(cfg, 0.0, cfg.start_lr)
         for _ in range(cfg.n_itr_warmup):
             session.step(model, optimizer, proxy, cfg.start_lr, "warmup")
@@ -241,7 +228,7 @@ def _main_plateau(session: TrainingSession, model: CoolChic, best: _Best) -> Non
     """COOL-CHIC v1: ReduceLROnPlateau on the evaluated loss, back to the best on each cut."""
     cfg = session.cfg
     lr, n_bad = cfg.start_lr, 0
-    optimizer = make_optimizer(model, lr)
+    optimizer = make_optimizer(model, lr, cfg, session.lmbda)
     for index in range(cfg.n_itr):
         session.step(model, optimizer, _main_proxy(cfg, 0.0, lr), lr, "main")
         if (index + 1) % cfg.eval_every:
@@ -264,7 +251,7 @@ def _main_plateau(session: TrainingSession, model: CoolChic, best: _Best) -> Non
 def _main_cosine(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     """Cosine decay from start_lr to end_lr over n_itr iterations (C3, Cool-chic 3)."""
     cfg = session.cfg
-    optimizer = make_optimizer(model, cfg.start_lr)
+    optimizer = make_optimizer(model, cfg.start_lr, cfg, session.lmbda)
     for index in range(cfg.n_itr):
         fraction = index / max(cfg.n_itr, 1)
         lr = _cosine(cfg.start_lr, cfg.end_lr, fraction)
@@ -279,7 +266,7 @@ def _final_ste(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     if cfg.n_itr_final_ste == 0:
         return
     best.restore(model)
-    optimizer = make_optimizer(model, cfg.final_ste_lr)
+    optimizer = make_optimizer(model, cfg.final_ste_lr, cfg, session.lmbda)
     for index in range(cfg.n_itr_final_ste):
         lr = _cosine(cfg.final_ste_lr, 0.0, index / cfg.n_itr_final_ste)
         session.step(model, optimizer, Proxy("ste"), lr, "ste")
@@ -359,7 +346,9 @@ def _open_session(target, lmbda, model_config, training_config, seed, progress, 
         target, lmbda, model_config, training_config, generator, progress, seed
     )
     session.kernels = select_kernels(training_config, model_config, session.device)
-    if devices.is_cuda(session.device) and cuda_graphs == "auto":
+    # CUDA graphs capture Adam alone (capturable=True); SOAP steps run eagerly.
+    adam_only = training_config.mlp_optimizer == "adam"
+    if devices.is_cuda(session.device) and cuda_graphs == "auto" and adam_only:
         from coolchic_core.cuda_graphs import StepGraphs
 
         session.graphs = StepGraphs(session)

@@ -1,0 +1,184 @@
+"""Screen training-recipe variants on centred crops: fit() estimates, BD-rate against a reference.
+
+`python -m bench.recipe_ablation --name soap --set mlp_optimizer=soap --set n_itr=2700
+--images kodim02,kodim05,kodim12 --out DIR` trains one model per image and lambda
+(the paper's 4 by default) on a centred crop (`--crop`, 256 px) with the preset
+(`--preset`, fast) changed by each `--set FIELD=VALUE`, and appends one JSON line
+per fit to DIR/ablation.jsonl (resumes: fits already there are skipped).
+`--compare REF` prints, for every variant in DIR, the per-image BD-rate (PCHIP) of
+its estimated curve (latent rate under the float ARM, PSNR with rounded latents)
+against variant REF's, and the relative change of the loss J at each lambda.
+
+A crop costs about a sixth of a 768x512 fit per iteration; it ranks recipes, the
+real rate and PSNR of a variant come from `coolchic bench` on whole images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+PAPER_LAMBDAS = (0.0001, 0.0005, 0.004, 0.02)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.recipe_ablation", description=__doc__)
+    parser.add_argument("--out", required=True, help="folder of ablation.jsonl")
+    parser.add_argument("--name", help="variant name (required unless only --compare)")
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--images", default="kodim02,kodim05,kodim12")
+    parser.add_argument("--data-dir", default="../shared/datasets/kodak")
+    parser.add_argument("--lambdas", default=",".join(map(str, PAPER_LAMBDAS)))
+    parser.add_argument("--crop", type=int, default=256, help="side of the centred crop (px)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compare", metavar="REF", help="print BD-rates against variant REF")
+    return parser
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """'FIELD=VALUE' with VALUE a Python literal (number, string, tuple), else a string."""
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise ValueError(f"--set wants FIELD=VALUE, got {text!r}")
+    try:
+        return field, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return field, value
+
+
+def _config(args):
+    from coolchic_core.presets import get_preset
+
+    changes = dict(parse_setting(text) for text in args.set)
+    return dataclasses.replace(get_preset(args.preset), **changes)
+
+
+def _done(path: Path) -> set[tuple]:
+    if not path.is_file():
+        return set()
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r["variant"], r["image"], r["lmbda"], r["crop"]) for r in rows}
+
+
+def _crop(path: Path, side: int):
+    from coolchic_core.image_io import read_image, rgb8_to_float
+
+    image = rgb8_to_float(read_image(path))
+    height, width = image.shape[:2]
+    top, left = max((height - side) // 2, 0), max((width - side) // 2, 0)
+    return image[top : top + side, left : left + side].copy()
+
+
+def run_variant(args) -> None:
+    import torch
+
+    from coolchic_core.presets import ModelConfig
+    from coolchic_core.training import fit
+
+    torch.set_num_threads(args.threads)
+    config, out = _config(args), Path(args.out) / "ablation.jsonl"
+    done = _done(out)
+    for image_id in args.images.split(","):
+        crop = _crop(Path(args.data_dir) / f"{image_id}.png", args.crop)
+        for lmbda in (float(x) for x in args.lambdas.split(",")):
+            if (args.name, image_id, lmbda, args.crop) in done:
+                continue
+            start = time.perf_counter()
+            result = fit(crop, lmbda, ModelConfig(), config, seed=args.seed)
+            row = {
+                "variant": args.name,
+                "image": image_id,
+                "lmbda": lmbda,
+                "crop": args.crop,
+                "rate_bpp": result.est_rate_latent_bpp,
+                "psnr_db": result.est_psnr_db,
+                "loss": result.est_loss,
+                "n_iterations": result.n_iterations,
+                "fit_time_s": time.perf_counter() - start,
+                "ms_per_iteration": 1e3 * result.training_time_s / max(result.n_iterations, 1),
+                "settings": args.set,
+            }
+            with out.open("a") as stream:
+                stream.write(json.dumps(row) + "\n")
+
+
+def _curves(out: Path) -> dict[tuple[str, str], dict[float, dict]]:
+    curves: dict[tuple[str, str], dict[float, dict]] = defaultdict(dict)
+    for line in (out / "ablation.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        curves[(row["variant"], row["image"])][row["lmbda"]] = row
+    return curves
+
+
+def _bd_rate(ref: dict, curve: dict, lambdas: list[float]) -> float:
+    from reports.bd_rate import bd_rate_pct
+    from reports.errors import ReportError
+
+    try:
+        return bd_rate_pct(
+            [ref[x]["rate_bpp"] for x in lambdas],
+            [ref[x]["psnr_db"] for x in lambdas],
+            [curve[x]["rate_bpp"] for x in lambdas],
+            [curve[x]["psnr_db"] for x in lambdas],
+        )
+    except ReportError:  # a curve that is not monotone has no BD-rate
+        return float("nan")
+
+
+def compare(out: Path, reference: str) -> list[str]:
+    """One line per variant: per-image BD-rate and J changes vs `reference`, ms/iteration."""
+    curves = _curves(out)
+    lines = []
+    for variant in sorted({v for v, _ in curves}):
+        cells, bds, speeds = [], [], []
+        for (name, image_id), curve in sorted(curves.items()):
+            ref = curves.get((reference, image_id), {})
+            lambdas = sorted(set(curve) & set(ref))
+            if name != variant or len(lambdas) < 4:
+                continue
+            bds.append(_bd_rate(ref, curve, lambdas))
+            d_loss = " ".join(
+                f"{100 * (curve[x]['loss'] / ref[x]['loss'] - 1):+.1f}" for x in lambdas
+            )
+            cells.append(f"{image_id} {bds[-1]:+.2f}% (dJ {d_loss})")
+            speeds += [curve[x]["ms_per_iteration"] for x in lambdas]
+        if cells:
+            speed = f"[{statistics.median(speeds):.1f} ms/it]"
+            lines.append(
+                f"{variant}: mean {statistics.fmean(bds):+.2f}%  {'  '.join(cells)}  {speed}"
+            )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not (args.name or args.compare):
+        parser.error("give --name (run a variant), --compare REF, or both")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from coolchic_core.errors import CoolChicError
+
+    try:
+        if args.name:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            run_variant(args)
+        if args.compare:
+            print("\n".join(compare(Path(args.out), args.compare)))
+    except (CoolChicError, ValueError, TypeError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

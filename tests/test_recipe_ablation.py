@@ -1,0 +1,51 @@
+"""bench.recipe_ablation: settings parsing, a tiny run, resume, comparison."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.recipe_ablation import compare, main, parse_setting
+from coolchic_core.image_io import write_png
+from tests.test_training import kodak_crop
+
+
+def test_parse_setting_reads_literals_and_strings():
+    assert parse_setting("n_itr=2700") == ("n_itr", 2700)
+    assert parse_setting("noise_parameter=(2.0, 1.0)") == ("noise_parameter", (2.0, 1.0))
+    assert parse_setting("mlp_optimizer=soap") == ("mlp_optimizer", "soap")
+    with pytest.raises(ValueError):
+        parse_setting("n_itr")
+
+
+def test_tiny_ablation_runs_with_the_settings_and_resumes(tmp_path, capsys):
+    write_png(tmp_path / "img.png", (kodak_crop(32) * 255).round().astype(np.uint8))
+    common = ["--out", str(tmp_path / "ab"), "--images", "img", "--data-dir", str(tmp_path)]
+    common += ["--preset", "smoke", "--crop", "32", "--set", "impl=torch", "--name", "short"]
+    assert main([*common, "--set", "n_itr=20", "--compare", "short"]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "ab" / "ablation.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {r["n_iterations"] for r in rows} == {2 * 5 + 20 + 10}
+    assert {r["lmbda"] for r in rows} == {0.0001, 0.0005, 0.004, 0.02}
+    assert capsys.readouterr().out.startswith("short: mean ")
+    assert main(common) == 0  # resumes: nothing added
+    assert len((tmp_path / "ab" / "ablation.jsonl").read_text().splitlines()) == 4
+
+
+def test_compare_gives_the_bd_rate_of_a_scaled_curve(tmp_path):
+    rows = []
+    for variant, factor in (("ref", 1.0), ("cheaper", 0.9)):
+        for index, lmbda in enumerate((0.0001, 0.0005, 0.004, 0.02)):
+            rate, loss = 2.0 / 3**index * factor, 1e-3 * (index + 1)
+            row = dict(variant=variant, image="a", lmbda=lmbda, crop=32, rate_bpp=rate)
+            rows.append(row | dict(psnr_db=40.0 - 4 * index, loss=loss, ms_per_iteration=5.0))
+    (tmp_path / "ablation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = compare(tmp_path, "ref")
+    assert lines[0].startswith("cheaper: mean -10.00%") and "dJ +0.0 +0.0 +0.0 +0.0" in lines[0]
+    assert lines[1].startswith("ref: mean +0.00%") and "[5.0 ms/it]" in lines[1]
+
+
+def test_bad_setting_exits_2(tmp_path, capsys):
+    assert main(["--out", str(tmp_path), "--name", "x", "--set", "no_such_field=1"]) == 2
+    assert "error:" in capsys.readouterr().err
