@@ -134,34 +134,25 @@ def _check_training_config(cfg: TrainingConfig) -> None:
         raise InputError("eval_every must be >= 1")
 
 
+_FAST = TrainingConfig(
+    n_itr=2700,
+    start_lr=1e-2,
+    n_trial_warmup=3,
+    n_itr_warmup=100,
+    schedule="cosine",
+    quantizer="softround",
+    eval_every=100,
+    n_itr_final_ste=300,
+    final_ste_lr=1e-4,
+    mlp_optimizer="soap",
+    latent_lr_exponent=0.25,
+)
+
 PRESETS: dict[str, TrainingConfig] = {
     "paper": TrainingConfig(),
-    "fast": TrainingConfig(
-        n_itr=2700,
-        start_lr=1e-2,
-        n_trial_warmup=3,
-        n_itr_warmup=100,
-        schedule="cosine",
-        quantizer="softround",
-        eval_every=100,
-        n_itr_final_ste=300,
-        final_ste_lr=1e-4,
-        mlp_optimizer="soap",
-        latent_lr_exponent=0.25,
-    ),
-    "medium": TrainingConfig(
-        n_itr=11000,
-        start_lr=1e-2,
-        n_trial_warmup=3,
-        n_itr_warmup=100,
-        schedule="cosine",
-        quantizer="softround",
-        eval_every=100,
-        n_itr_final_ste=700,
-        final_ste_lr=1e-4,
-        mlp_optimizer="soap",
-        latent_lr_exponent=0.25,
-    ),
+    "fast": _FAST,
+    # The fast recipe with 3.6x its iterations.
+    "medium": dataclasses.replace(_FAST, n_itr=11000, n_itr_final_ste=700),
     "smoke": TrainingConfig(
         n_itr=40,
         start_lr=1e-2,
