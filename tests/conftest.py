@@ -53,3 +53,16 @@ def crops(tmp_path_factory) -> Path:
         image = read_image(_require(KODAK) / f"{name}.png")
         write_png(folder / f"{name}.png", image[top : top + 48, left : left + 64])
     return folder
+
+
+def local_dask_cluster(distributed, **extra):
+    """An in-process Dask cluster of one worker with 2 threads on loopback."""
+    return distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        dashboard_address=None,
+        protocol="tcp",
+        host="127.0.0.1",
+        **extra,
+    )

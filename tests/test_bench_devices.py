@@ -12,6 +12,7 @@ import torch
 from bench.jobs import KIND_DECODE, KIND_ENCODE
 from bench.schedule import DASK_GPU_RESOURCE, DaskPool, LocalPool, device_for, parse_devices
 from coolchic_core.errors import InputError
+from tests.conftest import local_dask_cluster
 
 cloudpickle = pytest.importorskip("cloudpickle")
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
@@ -105,15 +106,7 @@ def test_dask_encodes_ask_for_the_gpu_resource():
     )
     assert DaskPool("tcp://h:1", "cuda").placement(FakeJob("b", KIND_DECODE)) == ("cpu", None)
     assert DaskPool("tcp://h:1", "cpu").placement(FakeJob("c", KIND_ENCODE)) == ("cpu", None)
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        dashboard_address=None,
-        protocol="tcp",
-        host="127.0.0.1",
-        resources={DASK_GPU_RESOURCE: 1},
-    ) as cluster:
+    with local_dask_cluster(distributed, resources={DASK_GPU_RESOURCE: 1}) as cluster:
         pool = DaskPool(cluster.scheduler_address, "cuda", threads=1)
         jobs = [FakeJob("e0", KIND_ENCODE), FakeJob("e1", KIND_ENCODE), FakeJob("d0", KIND_DECODE)]
         rows = {job.job_id: row for job, row in pool.run(jobs, _where)}

@@ -19,6 +19,7 @@ import pytest
 
 from bench.cli import main
 from coolchic_core import decode_bitstream
+from tests.conftest import local_dask_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 KODAK = REPO.parent / "shared" / "datasets" / "kodak"
@@ -175,14 +176,7 @@ def _wait_for_first_row(out: Path, process: subprocess.Popen, timeout_s: float) 
 def test_dask_local_cluster(crops, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "out"
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        dashboard_address=None,
-        protocol="tcp",
-        host="127.0.0.1",
-    ) as cluster:
+    with local_dask_cluster(distributed) as cluster:
         argv = _argv(
             crops,
             out,
