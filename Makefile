@@ -16,6 +16,7 @@ OUT ?= results/kodak
 RESULTS ?= $(OUT)
 DEVICES ?= auto
 CODEC ?= coolchic
+FORMAT ?= v1
 DEVICE ?= cpu
 
 # torch: TORCH=cpu (default, TORCH_SPEC as is), cuda (a CUDA build from TORCH_CUDA_INDEX;
@@ -96,11 +97,11 @@ gpu-wheels: ## Fetch what an offline GPU machine lacks (constriction wheel, kodi
 gpu-check: ## GPU machine (CUDA torch, offline): install, gpu tests, encodes on cuda:0, speed; skips without CUDA
 	$(GPU_PYTHON) scripts/gpu_check.py --python $(GPU_PYTHON) --wheels $(GPU_WHEELS)
 
-KODAK_BENCH = $(BIN)/coolchic bench --dataset kodak --preset $(PRESET) --lambdas $(LAMBDAS) \
+KODAK_BENCH = $(BIN)/coolchic bench --dataset kodak --preset $(PRESET) --format $(FORMAT) --lambdas $(LAMBDAS) \
 	$(if $(IMAGES),--images $(IMAGES),) $(if $(WORKERS),--workers $(WORKERS),) --devices $(DEVICES) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR),) --out $(OUT)
 
-kodak: ## Encode Kodak (PRESET, LAMBDAS, IMAGES, WORKERS, DEVICES, DATA_DIR, OUT), then the report
+kodak: ## Encode Kodak (PRESET, FORMAT, LAMBDAS, IMAGES, WORKERS, DEVICES, DATA_DIR, OUT), then the report
 	$(KODAK_BENCH)
 	$(BIN)/coolchic report --results $(OUT) --anchors hm,bmshj2018-hyperprior,vtm,coolchic-v1
 

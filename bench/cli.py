@@ -6,6 +6,7 @@ Examples:
   coolchic bench --dataset kodak --images kodim03,kodim14 --lambdas 0.004,0.02 \\
       --preset smoke --out /tmp/quick
   coolchic bench --scheduler-address tcp://head:8786 --out results/kodak
+  coolchic bench --dataset kodak --format v2 --out results/kodak-v2
   coolchic bench --codec jpeg --qualities 10,30,50,70,90 --out results/kodak-jpeg
   coolchic bench --decode-only ../shared/reference/coolchic-v1/bitstreams \\
       --dataset kodak --data-dir ../shared/datasets/kodak --out /tmp/v1
@@ -22,11 +23,12 @@ from pathlib import Path
 from bench import console, naming
 from bench.defaults import AUTO, default_workers, resolve_devices, resolve_preset
 from bench.estimate import PlanEstimate, estimate_plan
-from bench.jobs import COOLCHIC
+from bench.jobs import COOLCHIC, DEFAULT_FORMAT
 from bench.progress import RunProgress
 from bench.runner import PAPER_LAMBDAS, BenchSettings, Plan, Summary, execute, prepare
 from bench.schedule import DEFAULT_JOBS_PER_GPU
 from coolchic_cli.parsing import OneLineArgumentParser
+from coolchic_core import formats
 from coolchic_core.errors import InputError
 
 PROG = "coolchic bench"
@@ -62,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         default=AUTO,
         help="auto (default: fast on CPUs, paper on CUDA GPUs), paper, medium, fast or smoke",
+    )
+    data.add_argument(
+        "--format",
+        default=DEFAULT_FORMAT,
+        choices=formats.available(),
+        help=f"bitstream format of the COOL-CHIC encodes (default {DEFAULT_FORMAT})",
     )
     data.add_argument("--seed", type=int, default=0)
     data.add_argument(
@@ -151,6 +159,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         lambdas=_parse_list(args.lambdas, naming.parse_lambda, "--lambdas"),
         qualities=_parse_list(args.qualities, naming.parse_quality, "--qualities"),
         preset=resolve_preset(args.preset, devices)[0],
+        bitstream_format=args.format,
         seed=args.seed,
         out=args.out,
         workers=default_workers(devices) if args.workers is None else args.workers,

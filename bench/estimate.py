@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from bench import rows
-from bench.jobs import KIND_CLASSICAL, KIND_DECODE, KIND_ENCODE, Job
+from bench.jobs import DEFAULT_FORMAT, KIND_CLASSICAL, KIND_DECODE, KIND_ENCODE, Job
 from bench.schedule import DaskPool
 from coolchic_core.atomic_io import atomic_write_text
 from coolchic_core.errors import InputError
-from coolchic_core.presets import ModelConfig, TrainingConfig, get_preset
+from coolchic_core.presets import TrainingConfig, get_preset
 
 LOGGER = logging.getLogger(__name__)
 
@@ -57,7 +57,6 @@ PROBE_SKIPPED_STEPS = 3  # first steps left out of the median (allocation, cache
 PROBE_LAMBDA = 1e-3
 PROBE_LATENT_SCALE = 1.0  # Laplace scale of the probe's random latents
 PROBE_LATENT_BOUND = 16
-PROBE_FORMAT = "v1"  # the format the bench writes
 DECODES_PER_ENCODE = 2  # the encoder checks its bytes, then the bench measures them
 CACHE_FILE = "bench-speed.json"
 CACHE_ENV = "COOLCHIC_SPEED_CACHE"
@@ -92,7 +91,14 @@ class SpeedProbe:
     height: int
     width: int
     exhaustive: bool
+    bitstream_format: str = DEFAULT_FORMAT
     n_steps: int = PROBE_STEPS
+
+    def model_config(self):
+        """The architecture the probe trains: its format's default."""
+        from coolchic_core import formats
+
+        return formats.get(self.bitstream_format).default_model_config()
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,13 @@ def _encode_estimates(plan, jobs: list[Job], measure, speeds: dict) -> dict[str,
         size = sizes[job.image_id]
         speed = _same_pixels(speeds, size)
         if speed is None:
-            probe = SpeedProbe(f"speed-probe-{size[1]}x{size[0]}", preset, *size, preset == "paper")
+            probe = SpeedProbe(
+                f"speed-probe-{size[1]}x{size[0]}",
+                preset,
+                *size,
+                preset == "paper",
+                job.bitstream_format,
+            )
             speed = speeds[size] = measure(probe)
         counts = recorded.get(job.point) or recorded[None]
         iterations = planned_iterations(cfg, counts)
@@ -299,12 +311,13 @@ def probe_encode_speed(probe: SpeedProbe, device: str = "cpu", threads: int | No
     def stamp(_progress) -> None:
         stamps.append(time.perf_counter())
 
-    fitted = fit(image, PROBE_LAMBDA, ModelConfig(), cfg, progress=stamp, device=device)
+    model_config = probe.model_config()
+    fitted = fit(image, PROBE_LAMBDA, model_config, cfg, progress=stamp, device=device)
     steps_s = np.diff(stamps)[PROBE_SKIPPED_STEPS:]
     fitted.latents_int = [_random_latents(rng, grid.shape) for grid in fitted.latents_int]
     start = time.perf_counter()
-    bitstream, _ = formats.get(PROBE_FORMAT).write(
-        fitted, image, PROBE_LAMBDA, ModelConfig(), probe.exhaustive
+    bitstream, _ = formats.get(probe.bitstream_format).write(
+        fitted, image, PROBE_LAMBDA, model_config, probe.exhaustive
     )
     quantize_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -352,7 +365,8 @@ class PoolMeasure:
             "size": [probe.height, probe.width],
             "preset": dataclasses.asdict(get_preset(probe.preset)),
             "exhaustive": probe.exhaustive,
-            "model": dataclasses.asdict(ModelConfig()),
+            "format": probe.bitstream_format,
+            "model": dataclasses.asdict(probe.model_config()),
             "commit": project_provenance().get("git_commit"),
         }
         return json.dumps(fields, sort_keys=True)
@@ -361,7 +375,8 @@ class PoolMeasure:
         n_probes = 1 if isinstance(self.pool, DaskPool) else len(self.pool.slots)
         probes = [dataclasses.replace(probe, job_id=f"{probe.job_id}-{i}") for i in range(n_probes)]
         LOGGER.info(
-            "measuring the %s encode speed at %dx%d on %d worker(s) (once per machine)",
+            "measuring the %s %s encode speed at %dx%d on %d worker(s) (once per machine)",
+            probe.bitstream_format,
             probe.preset,
             probe.width,
             probe.height,

@@ -140,6 +140,7 @@ def _encode(job: Job, device: str, threads: int | None) -> dict:
         device=device,
         threads=threads,
         progress=ProgressLog(),
+        format=job.bitstream_format,
     )
     enc_time_s = time.perf_counter() - start
     bitstream = _write_bitstream(job, result.bitstream)

@@ -1,4 +1,4 @@
-"""Jobs: one (dataset, image, codec, lambda or quality, preset, seed) each.
+"""Jobs: one (dataset, image, codec, lambda or quality, preset, seed, format) each.
 
 A job is plain data, sent to a worker process or a cluster node. Its
 *configuration* (what determines its result) is hashed; a later run skips a
@@ -20,6 +20,7 @@ KIND_ENCODE = "encode"
 KIND_CLASSICAL = "classical"
 KIND_DECODE = "decode"
 BITSTREAMS_DIR = "bitstreams"
+DEFAULT_FORMAT = "v1"
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Job:
 
     `point_key` is "lmbda" for COOL-CHIC and "quality" for classical codecs.
     For decode jobs `bitstream` is the input; otherwise where the job writes it.
-    `codec_settings` (JSON) are a classical codec's fixed encoder settings.
+    `codec_settings` (JSON) are a classical codec's fixed encoder settings, or
+    a COOL-CHIC preset's whole recipe. `bitstream_format` is the format a
+    COOL-CHIC encode writes (coolchic_core.formats).
     `provenance` (project version, git commit) is recorded in the result row.
     """
 
@@ -48,6 +51,7 @@ class Job:
     save_decoded: bool = False
     bitstream_sha256: str | None = None
     codec_settings: str | None = None
+    bitstream_format: str = DEFAULT_FORMAT
     provenance: dict = field(default_factory=dict, compare=False)
 
     def configuration(self) -> dict:
@@ -65,6 +69,9 @@ class Job:
         }
         if self.codec_settings is not None:
             config["codec_settings"] = self.codec_settings
+        # v1 jobs hash as they did before the format was a choice: their tables resume.
+        if self.kind == KIND_ENCODE and self.bitstream_format != DEFAULT_FORMAT:
+            config["format"] = self.bitstream_format
         return config
 
     @property
@@ -84,8 +91,9 @@ def encode_jobs(
     out_dir: Path,
     save_decoded: bool = False,
     provenance: dict | None = None,
+    bitstream_format: str = DEFAULT_FORMAT,
 ) -> list[Job]:
-    """COOL-CHIC encode jobs, image-major then lambda order."""
+    """COOL-CHIC encode jobs writing `bitstream_format`, image-major then lambda order."""
     jobs = []
     for entry in dataset.images:
         for lmbda in lambdas:
@@ -106,7 +114,7 @@ def encode_jobs(
                     provenance,
                 )
             )
-    return jobs
+    return [replace(job, bitstream_format=bitstream_format) for job in jobs]
 
 
 def classical_jobs(

@@ -49,6 +49,7 @@ def measure_coolchic(bitstream: Path, original_rgb8: np.ndarray, png: Path | Non
     dec_time_s = time.perf_counter() - start
     measures = distortion(decoded.image, original_rgb8, len(data))
     measures["bitstream_sha256"] = sha256_bytes(data)
+    measures["format"] = decoded.format_name
     rgb8 = decoded.rgb8
     measures["psnr_db_8bit"] = psnr_db_from_mse(
         mse(rgb8_to_float(rgb8), rgb8_to_float(original_rgb8))

@@ -43,6 +43,7 @@ DETAIL_COLUMNS = (
     "dec_time_s",
     "n_iterations",
     "codec",
+    "format",
     "codec_version",
     "dataset",
     "preset",

@@ -30,6 +30,7 @@ from bench.lock import FolderLock, remove_stale_temp_files
 from bench.plan import split_done
 from bench.provenance import project_provenance
 from bench.schedule import DEFAULT_JOBS_PER_GPU, DaskPool, LocalPool
+from coolchic_core import formats
 from coolchic_core.errors import InputError
 from coolchic_core.presets import get_preset
 from datasets import Dataset, open_dataset
@@ -51,6 +52,7 @@ class BenchSettings:
     lambdas: list[float] | None = None  # None: the paper's four (encode) or all (decode-only)
     qualities: list[int | float] | None = None
     preset: str = "paper"
+    bitstream_format: str = jobs_mod.DEFAULT_FORMAT  # what COOL-CHIC encodes write
     seed: int = 0
     out: Path = Path("results/kodak")
     workers: int = 1
@@ -216,6 +218,13 @@ def _check(settings: BenchSettings) -> None:
         raise InputError("--decode-only reads COOL-CHIC bitstreams; it cannot go with --codec")
     if settings.codec == COOLCHIC and settings.decode_only is None:
         get_preset(settings.preset)
+        formats.get(settings.bitstream_format)
+    elif settings.bitstream_format != jobs_mod.DEFAULT_FORMAT:
+        raise InputError(
+            "--format chooses what COOL-CHIC encodes write; decoding finds it from the bytes"
+            if settings.decode_only is not None
+            else f"--format is for COOL-CHIC encodes, not --codec {settings.codec}"
+        )
     if not settings.scheduler_address:  # cluster GPUs are the workers' business
         _check_gpus(settings.devices)
 
@@ -244,6 +253,7 @@ def _encode_plan(settings: BenchSettings, dataset: Dataset, provenance: dict) ->
             settings.out,
             settings.save_decoded,
             provenance,
+            settings.bitstream_format,
         )
         # The preset's whole recipe is part of the configuration: editing a preset reruns.
         recipe = json.dumps(dataclasses.asdict(get_preset(settings.preset)), sort_keys=True)

@@ -73,9 +73,9 @@ def test_git_commit_is_read_from_dot_git(tmp_path):
     assert project_provenance()["coolchic_version"]
 
 
-def _jobs(tmp_path, images=("kodim03", "kodim14"), preset="smoke", seed=0):
+def _jobs(tmp_path, images=("kodim03", "kodim14"), preset="smoke", seed=0, fmt="v1"):
     dataset = open_dataset("kodak", data_dir=KODAK, images=list(images), env={})
-    return encode_jobs(dataset, [0.004, 0.02], preset, seed, tmp_path / "out")
+    return encode_jobs(dataset, [0.004, 0.02], preset, seed, tmp_path / "out", bitstream_format=fmt)
 
 
 def _ok_row(job, rate, psnr, n_bytes=10):
@@ -103,6 +103,11 @@ def test_config_hash_and_resume_rules(tmp_path):
     assert jobs[0].config_hash == _jobs(tmp_path)[0].config_hash
     assert jobs[0].config_hash != _jobs(tmp_path, preset="fast")[0].config_hash
     assert jobs[0].config_hash != _jobs(tmp_path, seed=1)[0].config_hash
+    v2_jobs = _jobs(tmp_path, fmt="v2")
+    assert jobs[0].config_hash != v2_jobs[0].config_hash
+    # v1 configurations name no format, so tables written before --format existed resume
+    assert "format" not in jobs[0].configuration()
+    assert v2_jobs[0].configuration()["format"] == "v2"
     out = Path(jobs[0].out_dir)
     (out / "bitstreams").mkdir(parents=True)
     for job in jobs[:3]:
@@ -176,6 +181,8 @@ def test_progress_log_is_throttled(caplog):
         (["--scheduler-address", "head:8786", "--devices", "cpu"], "tcp://HOST:PORT"),
         (["--qualities", "30"], "--qualities goes with a classical --codec"),
         (["--decode-only", "/nonexistent-folder"], "is not a folder"),
+        (["--codec", "jpeg", "--format", "v2"], "--format is for COOL-CHIC encodes"),
+        (["--decode-only", "/tmp", "--format", "v2"], "decoding finds it from the bytes"),
     ],
 )
 def test_cli_refuses_bad_options(tmp_path, argv, message):

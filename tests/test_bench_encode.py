@@ -234,3 +234,19 @@ def test_editing_a_preset_changes_the_job_configuration(crops, tmp_path, monkeyp
     edited = dataclasses.replace(presets.PRESETS["smoke"], n_itr=presets.PRESETS["smoke"].n_itr + 1)
     monkeypatch.setitem(presets.PRESETS, "smoke", edited)
     assert config_hashes().isdisjoint(before)
+
+
+def test_format_v2_bench_writes_v2_bitstreams_and_names_the_format(crops, tmp_path):
+    out = tmp_path / "out"
+    assert main(_argv(crops, out, "--format", "v2", "--images", "kodim03")) == 0
+    raw = pd.read_csv(out / "raw_results.tsv", sep="\t")
+    assert set(raw.format) == {"v2"} and set(raw.status) == {"ok"}
+    for row in raw.itertuples():
+        data = (out / "bitstreams" / f"{row.job_id}.bin").read_bytes()
+        decoded = decode_bitstream(data)
+        assert data[:4] == b"CCv2" and decoded.format_name == "v2"
+        assert abs(decoded.rate_bpp - row.rate_bpp) < 1e-3
+    # the same folder at v1: other configurations, so every job runs again
+    assert main(_argv(crops, out, "--images", "kodim03")) == 0
+    raw = pd.read_csv(out / "raw_results.tsv", sep="\t")
+    assert set(raw.format) == {"v1"}
