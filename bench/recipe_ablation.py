@@ -3,8 +3,10 @@
 `python -m bench.recipe_ablation --name soap --set mlp_optimizer=soap --set n_itr=2700
 --images kodim02,kodim05,kodim12 --out DIR` trains one model per image and lambda
 (the paper's 4 by default) on a centred crop (`--crop`, 256 px) with the preset
-(`--preset`, fast) changed by each `--set FIELD=VALUE`, and appends one JSON line
-per fit to DIR/ablation.jsonl (resumes: fits already there are skipped).
+(`--preset`, fast) changed by each `--set FIELD=VALUE`, the model of `--format`
+(v1 by default) changed by each `--model FIELD=VALUE` (e.g. `--format v2 --model
+layers_arm=(24,24)`), and appends one JSON line per fit to DIR/ablation.jsonl
+(resumes: fits already there are skipped).
 `--compare REF` prints, for every variant in DIR, the per-image BD-rate (PCHIP) of
 its estimated curve (latent rate under the float ARM, PSNR with rounded latents)
 against variant REF's, and the relative change of the loss J at each lambda.
@@ -35,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="variant name (required unless only --compare)")
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--format", default="v1", help="bitstream format whose model is trained")
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="FIELD=VALUE", help="model change"
+    )
     parser.add_argument("--images", default="kodim02,kodim05,kodim12")
     parser.add_argument("--data-dir", default="../shared/datasets/kodak")
     parser.add_argument("--lambdas", default=",".join(map(str, PAPER_LAMBDAS)))
@@ -63,6 +69,13 @@ def _config(args):
     return dataclasses.replace(get_preset(args.preset), **changes)
 
 
+def _model_config(args):
+    from coolchic_core import formats
+
+    changes = dict(parse_setting(text) for text in args.model)
+    return dataclasses.replace(formats.get(args.format).default_model_config(), **changes)
+
+
 def _done(path: Path) -> set[tuple]:
     if not path.is_file():
         return set()
@@ -82,11 +95,11 @@ def _crop(path: Path, side: int):
 def run_variant(args) -> None:
     import torch
 
-    from coolchic_core.presets import ModelConfig
     from coolchic_core.training import fit
 
     torch.set_num_threads(args.threads)
-    config, out = _config(args), Path(args.out) / "ablation.jsonl"
+    config, model_config = _config(args), _model_config(args)
+    out = Path(args.out) / "ablation.jsonl"
     done = _done(out)
     for image_id in args.images.split(","):
         crop = _crop(Path(args.data_dir) / f"{image_id}.png", args.crop)
@@ -94,7 +107,7 @@ def run_variant(args) -> None:
             if (args.name, image_id, lmbda, args.crop) in done:
                 continue
             start = time.perf_counter()
-            result = fit(crop, lmbda, ModelConfig(), config, seed=args.seed)
+            result = fit(crop, lmbda, model_config, config, seed=args.seed)
             row = {
                 "variant": args.name,
                 "image": image_id,
@@ -107,9 +120,18 @@ def run_variant(args) -> None:
                 "fit_time_s": time.perf_counter() - start,
                 "ms_per_iteration": 1e3 * result.training_time_s / max(result.n_iterations, 1),
                 "settings": args.set,
+                "format": args.format,
+                "model": args.model,
+                "n_network_parameters": _n_parameters(result),
             }
             with out.open("a") as stream:
                 stream.write(json.dumps(row) + "\n")
+
+
+def _n_parameters(result) -> int:
+    """Weights and biases of the trained synthesis and ARM (what the model changes)."""
+    pairs = [*result.synthesis_layers, *result.arm_layers]
+    return int(sum(w.size + b.size for w, b in pairs))
 
 
 def _curves(out: Path) -> dict[tuple[str, str], dict[float, dict]]:

@@ -49,3 +49,21 @@ def test_compare_gives_the_bd_rate_of_a_scaled_curve(tmp_path):
 def test_bad_setting_exits_2(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--name", "x", "--set", "no_such_field=1"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_format_and_model_changes_reach_the_fit(tmp_path):
+    write_png(tmp_path / "img.png", (kodak_crop(32) * 255).round().astype(np.uint8))
+    common = ["--out", str(tmp_path / "ab"), "--images", "img", "--data-dir", str(tmp_path)]
+    common += ["--preset", "smoke", "--crop", "32", "--lambdas", "0.004", "--set", "n_itr=4"]
+    v2 = [*common, "--name", "v2", "--format", "v2", "--model", "layers_arm=(8,)"]
+    assert main(v2) == 0
+    assert main([*common, "--name", "v1-small", "--model", "layers_synthesis=(4,)"]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "ab" / "ablation.jsonl").read_text().splitlines()]
+    assert [(r["format"], r["model"]) for r in rows] == [
+        ("v2", ["layers_arm=(8,)"]),
+        ("v1", ["layers_synthesis=(4,)"]),
+    ]
+    # v2: ARM 12 -> 8 -> 2 (122), its synthesis; v1: synthesis 7 -> 4 -> 3 (47), ARM 12-12-12-2
+    assert rows[1]["n_network_parameters"] == 47 + (12 * 12 + 12) * 2 + 12 * 2 + 2
+    assert rows[0]["n_network_parameters"] > (12 * 8 + 8) + (8 * 2 + 2)
+    assert main([*common, "--name", "bad", "--model", "no_such_field=1"]) == 2
