@@ -1,10 +1,11 @@
 """Time training iterations (forward, backward, optimizer step) on one image.
 
-`python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp] [--device cuda:0]`
-(the optimizer is the "fast" preset's: Adam for the latents, SOAP for the MLPs)
-prints the time of each run, the median, the peak memory, and last
-`encode_ms_per_iteration=<ms>`. The architecture is the paper's
-(ModelConfig defaults); the proxy is the "fast" preset's soft rounding.
+`python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp] [--device cuda:0]
+[--format v2]` (the optimizer is the "fast" preset's: Adam for the latents, SOAP for the
+MLPs) prints the time of each run, the median, the peak memory, and last
+`encode_ms_per_iteration=<ms>`. The architecture is the default model of `--format`
+(v1: the paper's, `ModelConfig()`; v2: `V2Config()`); the proxy is the "fast" preset's
+soft rounding.
 `--impl compile` runs the PyTorch model under torch.compile; its compile
 time shows in `setup_and_first_iteration_s`.
 
@@ -52,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--lmbda", type=float, default=1e-3)
     parser.add_argument(
+        "--format",
+        default="v1",
+        help="bitstream format whose default model is trained: v1 (default) or v2",
+    )
+    parser.add_argument(
         "--device",
         default="cpu",
         help="cpu (default), auto, cuda or cuda:N",
@@ -62,15 +68,17 @@ def _parser() -> argparse.ArgumentParser:
 def _session(args, image, device: str):
     import torch
 
-    from coolchic_core.presets import ModelConfig, get_preset
+    from coolchic_core import formats
+    from coolchic_core.presets import get_preset
     from coolchic_core.training import TrainingSession, image_to_target, select_kernels
 
     impl = "torch" if args.impl == "compile" else args.impl
     cfg = dataclasses.replace(get_preset("fast"), impl=impl)
+    model_config = formats.get(args.format).default_model_config()
     generator = torch.Generator().manual_seed(0)
     target = image_to_target(image).to(device)
-    session = TrainingSession(target, args.lmbda, ModelConfig(), cfg, generator, None)
-    session.kernels = select_kernels(cfg, ModelConfig(), device)
+    session = TrainingSession(target, args.lmbda, model_config, cfg, generator, None)
+    session.kernels = select_kernels(cfg, model_config, device)
     return session, session.new_model(*image.shape[:2])
 
 
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    from coolchic_core import devices
+    from coolchic_core import devices, formats
     from coolchic_core.errors import InputError
     from coolchic_core.image_io import read_image, rgb8_to_float
     from coolchic_core.model.coolchic import Proxy
@@ -146,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         device = devices.resolve_device(args.device)
+        formats.get(args.format)
     except InputError as exc:
         print(f"bench.encode_speed: error: {exc}", file=sys.stderr)
         return 2
@@ -169,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     impl = "cpp" if session.kernels is not None else "torch"
     compiled = " (torch.compile)" if args.impl == "compile" else ""
-    print(f"image={args.image} size={image.shape[1]}x{image.shape[0]} threads={args.threads}")
+    size = f"{image.shape[1]}x{image.shape[0]}"
+    print(f"image={args.image} size={size} threads={args.threads} format={args.format}")
     print(f"device={device} device_name={devices.device_name(device)}")
     wait_policy = os.environ.get("OMP_WAIT_POLICY")
     print(f"impl={impl}{compiled} proxy={args.proxy} OMP_WAIT_POLICY={wait_policy}")
