@@ -242,32 +242,94 @@ void over_rows(int nt, int lo, int hi, Fn fn) {
   });
 }
 
+// Channel counts compiled in (CI, CO > 0: accumulators in registers) or read from L (0).
+constexpr int MAX_CHANNELS = 64;  // the v2 header's limit
+
+template <int CI, int CO>
+void conv_forward_rows(const Conv& L, const Plane& x, Plane& out, int r0, int r1) {
+  const int ci = CI ? CI : L.n_in, co = CO ? CO : L.n_out;
+  v16 acc[CO ? CO : MAX_CHANNELS];
+  for (int r = r0; r < r1; ++r)
+    for (int c0 = 0; c0 < x.w; c0 += VL) {
+      for (int o = 0; o < co; ++o)
+        acc[o] = L.residual ? splat(L.b[o]) + loadu(x.row(o, r) + c0) : splat(L.b[o]);
+      for (int i = 0; i < ci; ++i)
+        for (int dy = -1; dy <= 1; ++dy) {
+          const float* src = x.row(i, r + dy) + c0;
+          for (int dx = -1; dx <= 1; ++dx) {
+            const v16 v = loadu(src + dx);
+            for (int o = 0; o < co; ++o) acc[o] += L.tap(o, i, dy, dx) * v;
+          }
+        }
+      const int valid = std::min(VL, x.w - c0);
+      for (int o = 0; o < co; ++o) store_n(out.row(o, r) + c0, L.relu ? relu(acc[o]) : acc[o], valid);
+    }
+}
+
+// Gradient of the padded input, rows r0..r1 - 1 (within -1..h), columns -1..w: a gather
+// over g (pad 2, zero border).
+template <int CI, int CO>
+void conv_input_grad_rows(const Conv& L, const Plane& g, Plane& gpad, int r0, int r1) {
+  const int ci = CI ? CI : L.n_in, co = CO ? CO : L.n_out;
+  v16 acc[CI ? CI : MAX_CHANNELS];
+  for (int r = r0; r < r1; ++r)
+    for (int c0 = -1; c0 <= g.w; c0 += VL) {
+      for (int i = 0; i < ci; ++i) acc[i] = v16{};
+      for (int o = 0; o < co; ++o)
+        for (int dy = -1; dy <= 1; ++dy) {
+          const float* src = g.row(o, r - dy) + c0;
+          for (int dx = -1; dx <= 1; ++dx) {
+            const v16 v = loadu(src - dx);
+            for (int i = 0; i < ci; ++i) acc[i] += L.tap(o, i, dy, dx) * v;
+          }
+        }
+      const int valid = std::min(VL, g.w + 1 - c0);
+      for (int i = 0; i < ci; ++i) store_n(gpad.row(i, r) + c0, acc[i], valid);
+    }
+}
+
 // y = act(conv(x) + b [+ x]) on the interior of out; its border replicated.
 void conv_forward(const Conv& L, const Plane& x, Plane& out, int nt) {
   over_rows(nt, 0, x.h, [&](int, int r0, int r1) {
-    for (int r = r0; r < r1; ++r)
-      for (int c0 = 0; c0 < x.w; c0 += VL) {
-        const int valid = std::min(VL, x.w - c0);
-        for (int o = 0; o < L.n_out; ++o) {
-          v16 acc = splat(L.b[o]);
-          if (L.residual) acc += loadu(x.row(o, r) + c0);
-          for (int i = 0; i < L.n_in; ++i)
-            for (int dy = -1; dy <= 1; ++dy) {
-              const float* src = x.row(i, r + dy) + c0;
-              for (int dx = -1; dx <= 1; ++dx) acc += L.tap(o, i, dy, dx) * loadu(src + dx);
-            }
-          store_n(out.row(o, r) + c0, L.relu ? relu(acc) : acc, valid);
-        }
-      }
+    if (L.n_in == 3 && L.n_out == 3) conv_forward_rows<3, 3>(L, x, out, r0, r1);
+    else conv_forward_rows<0, 0>(L, x, out, r0, r1);
   });
   fill_border(out);
 }
 
-// Per part: weight and bias gradients of one 3x3 layer, in vectors of VL lanes.
+// Per part: weight and bias gradients of one 3x3 layer.
 struct ConvGrads {
   std::vector<v16> dK, db;
   explicit ConvGrads(const Conv& L) : dK((size_t)L.n_out * L.n_in * 9, v16{}), db(L.n_out, v16{}) {}
 };
+
+constexpr int ROW_TILE = 8;  // rows whose planes stay in cache while every (out, in) pair reads them
+
+// Weight and bias gradients from rows r0..r1 - 1 of g (the pre-activation gradient) and x.
+void conv_weight_grads(const Conv& L, const Plane& x, const Plane& g, int r0, int r1, ConvGrads& pg) {
+  for (int t0 = r0; t0 < r1; t0 += ROW_TILE) {
+    const int t1 = std::min(r1, t0 + ROW_TILE);
+    for (int o = 0; o < L.n_out; ++o) {
+      v16 db{};
+      for (int r = t0; r < t1; ++r)
+        for (int c0 = 0; c0 < g.w; c0 += VL) db += loadu(g.row(o, r) + c0);
+      pg.db[o] += db;
+      for (int i = 0; i < L.n_in; ++i) {
+        v16 acc[9] = {};
+        for (int r = t0; r < t1; ++r)
+          for (int c0 = 0; c0 < g.w; c0 += VL) {
+            const v16 go = loadu(g.row(o, r) + c0);
+            for (int dy = -1; dy <= 1; ++dy) {
+              const float* src = x.row(i, r + dy) + c0;
+              for (int dx = -1; dx <= 1; ++dx) acc[(dy + 1) * 3 + dx + 1] += go * loadu(src + dx);
+            }
+          }
+        v16* dk = &pg.dK[(size_t)(o * L.n_in + i) * 9];
+        for (int k = 0; k < 9; ++k) dk[k] += acc[k];
+      }
+    }
+  }
+}
 
 // Backward of one 3x3 layer. g: gradient of its output (pad 2, zero border), masked in place
 // by the ReLU (out: the layer's output); gx: gradient of its input (pad 2, zero border).
@@ -275,40 +337,21 @@ void conv_backward(const Conv& L, const Plane& x, const Plane& out, Plane& g, Pl
                    std::vector<ConvGrads>& parts, int nt) {
   const int h = x.h, w = x.w;
   over_rows(nt, 0, h, [&](int t, int r0, int r1) {
-    ConvGrads& pg = parts[t];
-    const v16 zero{};
-    for (int r = r0; r < r1; ++r)
-      for (int c0 = 0; c0 < w; c0 += VL)
-        for (int o = 0; o < L.n_out; ++o) {
-          float* gp = g.row(o, r) + c0;
-          v16 go = loadu(gp);
-          if (L.relu) {
-            go = loadu(out.row(o, r) + c0) > zero ? go : zero;
-            store_n(gp, go, std::min(VL, w - c0));
+    if (L.relu) {
+      const v16 zero{};
+      for (int o = 0; o < L.n_out; ++o)
+        for (int r = r0; r < r1; ++r)
+          for (int c0 = 0; c0 < w; c0 += VL) {
+            float* gp = g.row(o, r) + c0;
+            store_n(gp, loadu(out.row(o, r) + c0) > zero ? loadu(gp) : zero, std::min(VL, w - c0));
           }
-          pg.db[o] += go;
-          for (int i = 0; i < L.n_in; ++i)
-            for (int dy = -1; dy <= 1; ++dy) {
-              const float* src = x.row(i, r + dy) + c0;
-              v16* dk = &pg.dK[((size_t)(o * L.n_in + i) * 3 + dy + 1) * 3];
-              for (int dx = -1; dx <= 1; ++dx) dk[dx + 1] += go * loadu(src + dx);
-            }
-        }
+    }
+    conv_weight_grads(L, x, g, r0, r1, parts[t]);
   });
-  // Gradient of the padded input, rows and columns -1..h, -1..w (a gather over g).
   Plane gpad(L.n_in, h, w, 1);
   over_rows(nt, -1, h + 1, [&](int, int r0, int r1) {
-    for (int r = r0; r < r1; ++r)
-      for (int c0 = -1; c0 <= w; c0 += VL)
-        for (int i = 0; i < L.n_in; ++i) {
-          v16 acc{};
-          for (int o = 0; o < L.n_out; ++o)
-            for (int dy = -1; dy <= 1; ++dy) {
-              const float* src = g.row(o, r - dy) + c0;
-              for (int dx = -1; dx <= 1; ++dx) acc += L.tap(o, i, dy, dx) * loadu(src - dx);
-            }
-          store_n(gpad.row(i, r) + c0, acc, std::min(VL, w + 1 - c0));
-        }
+    if (L.n_in == 3 && L.n_out == 3) conv_input_grad_rows<3, 3>(L, g, gpad, r0, r1);
+    else conv_input_grad_rows<0, 0>(L, g, gpad, r0, r1);
   });
   // Replicate padding's adjoint: border gradients onto the edge samples, then the residual.
   for (int i = 0; i < L.n_in; ++i) {
