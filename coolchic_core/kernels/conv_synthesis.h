@@ -7,6 +7,8 @@
 // reduce_grads, n_parts). Work is split into one contiguous range of rows per torch thread;
 // partial sums are added in a fixed order, so results are deterministic for a thread count.
 
+#include <memory>
+
 namespace v2 {
 
 inline int clampi(int x, int lo, int hi) { return x < lo ? lo : (x > hi ? hi : x); }
@@ -193,16 +195,29 @@ std::vector<torch::Tensor> learned_upsample_backward(torch::Tensor dU0, std::vec
 namespace v2 {
 
 // A (c, h, w) plane stored with `pad` rows above and below and `pad` columns left, and
-// pad + VL right (so that a vector load at any column < w + pad stays inside); zeros at first.
+// pad + VL right (so that a vector load at any column < w + pad stays inside). Only the
+// border is zeroed at first: every user writes the whole interior.
 struct Plane {
   int c = 0, h = 0, w = 0, pad = 0, stride = 0;
-  std::vector<float> data;
+  std::unique_ptr<float[]> data;
   Plane(int c_, int h_, int w_, int pad_)
       : c(c_), h(h_), w(w_), pad(pad_), stride(w_ + 2 * pad_ + VL),
-        data((size_t)c_ * (h_ + 2 * pad_) * (w_ + 2 * pad_ + VL), 0.0f) {}
-  float* row(int ch, int r) { return data.data() + ((size_t)ch * (h + 2 * pad) + r + pad) * stride + pad; }
+        data(new float[(size_t)c_ * (h_ + 2 * pad_) * (w_ + 2 * pad_ + VL)]) {
+    for (int ch = 0; ch < c; ++ch) {
+      for (int r = -pad; r < h + pad; ++r) {
+        float* line = row(ch, r) - pad;
+        if (r < 0 || r >= h) {
+          std::fill(line, line + stride, 0.0f);
+        } else {
+          std::fill(line, line + pad, 0.0f);
+          std::fill(line + pad + w, line + stride, 0.0f);
+        }
+      }
+    }
+  }
+  float* row(int ch, int r) { return data.get() + ((size_t)ch * (h + 2 * pad) + r + pad) * stride + pad; }
   const float* row(int ch, int r) const {
-    return data.data() + ((size_t)ch * (h + 2 * pad) + r + pad) * stride + pad;
+    return data.get() + ((size_t)ch * (h + 2 * pad) + r + pad) * stride + pad;
   }
 };
 
@@ -367,8 +382,11 @@ void conv_backward(const Conv& L, const Plane& x, const Plane& out, Plane& g, Pl
     for (int r = 0; r < h; ++r) {
       const float* src = gpad.row(i, r);
       float* dst = gx.row(i, r);
-      const float* res = g.row(i, r);
-      for (int col = 0; col < w; ++col) dst[col] = src[col] + (L.residual ? res[col] : 0.0f);
+      std::copy(src, src + w, dst);
+      if (L.residual) {
+        const float* res = g.row(i, r);
+        for (int col = 0; col < w; ++col) dst[col] += res[col];
+      }
     }
   }
 }
