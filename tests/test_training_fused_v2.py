@@ -144,6 +144,18 @@ def test_fused_layout_of_the_synthesis():
     plain_same_width = (ConvLayer(7, 1), ConvLayer(3, 1, relu=False))
     assert fused_mlp_layers(plain_same_width, 7) is None
     assert fused_mlp_layers((ConvLayer(3, 1, relu=False), ConvLayer(3, 1, relu=False)), 7) is None
+    wide_3x3 = (ConvLayer(65, 1, relu=False), ConvLayer(3, 3, relu=False))
+    assert fused_mlp_layers(wide_3x3, 7) is None
+
+
+def test_kernel_refuses_layers_that_do_not_chain():
+    features, target = torch.zeros(2, 4, 5), torch.zeros(3, 20)
+    mlp = [(torch.zeros(3, 2), torch.zeros(3))]
+    wrong_in = [(torch.zeros(3, 4, 3, 3), torch.zeros(3), False, False)]
+    with pytest.raises(RuntimeError, match="weight shape"):
+        KERNELS.conv_synthesis_mse(features, target, mlp, wrong_in)
+    with pytest.raises(RuntimeError, match="target shape"):
+        KERNELS.conv_synthesis_mse(features, torch.zeros(3, 19), mlp, [])
 
 
 def _image(height=24, width=40):
@@ -152,7 +164,7 @@ def _image(height=24, width=40):
     return image.astype(np.float32)
 
 
-def test_v2_fit_on_fused_kernels_is_deterministic_and_close_to_pytorch():
+def test_v2_fit_is_deterministic_and_fused_close_to_pytorch():
     from coolchic_core.presets import get_preset
     from coolchic_core.training import fit
 
@@ -167,7 +179,11 @@ def test_v2_fit_on_fused_kernels_is_deterministic_and_close_to_pytorch():
     assert first.impl == "cpp" and first.backend == "fused-cpp"  # chosen by impl "auto"
     for key, value in first.state_dict.items():
         assert torch.equal(value, second.state_dict[key]), key
-    reference = fit(_image(), 0.003, V2Config(), dataclasses.replace(cfg, impl="torch"), seed=3)
+    torch_cfg = dataclasses.replace(cfg, impl="torch")
+    reference = fit(_image(), 0.003, V2Config(), torch_cfg, seed=3)
+    reference_again = fit(_image(), 0.003, V2Config(), torch_cfg, seed=3)
     torch.set_num_threads(previous)
     assert reference.impl == "torch"
+    for key, value in reference.state_dict.items():
+        assert torch.equal(value, reference_again.state_dict[key]), key
     assert abs(first.est_psnr_db - reference.est_psnr_db) < 1.0

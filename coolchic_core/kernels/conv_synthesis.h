@@ -141,6 +141,7 @@ void cols_backward(const float* g, const float* x, float* gx, int64_t n_rows, in
 // [U_0 (N, H, W), U_1 .. U_{N-1}, R_0 .. R_{N-2}], R_i = rows(U_{i+1}) (what the backward reads).
 std::vector<torch::Tensor> learned_upsample(std::vector<torch::Tensor> Y, torch::Tensor half_taps) {
   const int N = (int)Y.size();
+  TORCH_CHECK(N >= 1 && half_taps.size(0) == N - 1 && half_taps.size(1) == 4, "half taps shape");
   std::vector<torch::Tensor> U(N), R(std::max(N - 1, 0));
   U[N - 1] = Y[N - 1].unsqueeze(0).contiguous();
   const float* taps = half_taps.data_ptr<float>();
@@ -490,11 +491,18 @@ std::vector<torch::Tensor> conv_synthesis_mse(torch::Tensor F, torch::Tensor tar
   const int nt = std::min<int>(n_parts(), std::max(h, 1));
   std::vector<v2::Conv> convs;
   int width = m.dout.back();
+  TORCH_CHECK(m.din[0] == C && K.size() == kb.size() && K.size() == flags.size(), "bad layers");
   for (size_t j = 0; j < K.size(); ++j) {
-    convs.push_back({width, (int)K[j].size(0), K[j].data_ptr<float>(), kb[j].data_ptr<float>(),
+    const int n_out = (int)K[j].size(0);
+    TORCH_CHECK(K[j].size(1) == width && K[j].size(2) == 3 && K[j].size(3) == 3,
+                "3x3 layer ", j, ": weight shape");
+    TORCH_CHECK(width <= v2::MAX_CHANNELS && n_out <= v2::MAX_CHANNELS, "at most 64 channels");
+    TORCH_CHECK(!(flags[j] & 1) || n_out == width, "a residual layer keeps its width");
+    convs.push_back({width, n_out, K[j].data_ptr<float>(), kb[j].data_ptr<float>(),
                      (flags[j] & 1) != 0, (flags[j] & 2) != 0});
-    width = (int)K[j].size(0);
+    width = n_out;
   }
+  TORCH_CHECK(target.size(0) == width && target.size(1) == (int64_t)h * w, "target shape");
   std::vector<Part> parts(nt);
   for (auto& p : parts) p.init(m);
   const float* f = F.data_ptr<float>();

@@ -16,15 +16,20 @@ from coolchic_core.model.coolchic import CoolChic
 from coolchic_core.model.latents import LatentGrids
 from coolchic_core.model.mlp import Mlp
 
+FUSED_MAX_CHANNELS = 64  # of the 3x3 layers' inputs and outputs (kernels/conv_synthesis.h)
+
 
 def fused_mlp_layers(specs, n_inputs: int) -> int | None:
     """How many leading 1x1 layers the fused kernel runs as one MLP, or None when it cannot
     run `specs`: it needs 1x1 layers under v1's MLP rules (ReLU after all but the last,
-    residual exactly when in == out, the last neither), then 3x3 layers only."""
+    residual exactly when in == out, the last neither), then 3x3 layers only, of at most
+    FUSED_MAX_CHANNELS channels."""
     n_mlp = 0
     while n_mlp < len(specs) and specs[n_mlp].kernel_size == 1:
         n_mlp += 1
     if n_mlp == 0 or any(spec.kernel_size != 3 for spec in specs[n_mlp:]):
+        return None
+    if any(spec.out_channels > FUSED_MAX_CHANNELS for spec in specs[n_mlp - 1 :]):
         return None
     widths = [n_inputs, *(spec.out_channels for spec in specs[:n_mlp])]
     for index, spec in enumerate(specs[:n_mlp]):
