@@ -79,6 +79,35 @@ void rows_backward(const float* g, const float* x, float* gx, int c, int n, int 
     }
 }
 
+// out[2j] = even[j], out[2j + 1] = odd[j], for the first `size` outputs.
+inline void interleave(const float* even, const float* odd, float* out, int size) {
+  int j0 = 0;
+  for (; 2 * j0 + 2 * VL <= size; j0 += VL) {
+    const v16 e = loadu(even + j0), o = loadu(odd + j0);
+    storeu(out + 2 * j0, __builtin_shufflevector(e, o, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
+                                                 6, 22, 7, 23));
+    storeu(out + 2 * j0 + VL, __builtin_shufflevector(e, o, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,
+                                                      13, 29, 14, 30, 15, 31));
+  }
+  for (int q = 2 * j0; q < size; ++q) out[q] = q % 2 ? odd[q / 2] : even[q / 2];
+}
+
+// Its adjoint: even[j] = g[2j], odd[j] = g[2j + 1] for j < n, 0 past `size`.
+inline void deinterleave(const float* g, int size, float* even, float* odd, int n) {
+  int j0 = 0;
+  for (; 2 * j0 + 2 * VL <= size; j0 += VL) {
+    const v16 a = loadu(g + 2 * j0), b = loadu(g + 2 * j0 + VL);
+    storeu(even + j0, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                              26, 28, 30));
+    storeu(odd + j0, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25,
+                                             27, 29, 31));
+  }
+  for (int j = j0; j < n; ++j) {
+    even[j] = 2 * j < size ? g[2 * j] : 0.0f;
+    odd[j] = 2 * j + 1 < size ? g[2 * j + 1] : 0.0f;
+  }
+}
+
 // Columns: each of n_rows rows of n samples to size samples. even/odd: scratch of n floats,
 // padded: of n + 4 (the row with its end samples repeated twice).
 void cols_forward(const float* x, float* out, int64_t n_rows, int n, int size, const Taps& t) {
@@ -93,8 +122,7 @@ void cols_forward(const float* x, float* out, int64_t n_rows, int n, int size, c
       even[j] = t.k[0] * p[j] + t.k[2] * p[j + 1] + t.k[4] * p[j + 2] + t.k[6] * p[j + 3];
       odd[j] = t.k[1] * p[j + 1] + t.k[3] * p[j + 2] + t.k[5] * p[j + 3] + t.k[7] * p[j + 4];
     }
-    float* o = out + r * size;
-    for (int q = 0; q < size; ++q) o[q] = q % 2 ? odd[q / 2] : even[q / 2];
+    interleave(even.data(), odd.data(), out + r * size, size);
   }
 }
 
@@ -108,10 +136,7 @@ void cols_backward(const float* g, const float* x, float* gx, int64_t n_rows, in
     padded[0] = padded[1] = row[0];
     std::copy(row, row + n, padded.begin() + 2);
     padded[n + 2] = padded[n + 3] = row[n - 1];
-    for (int j = 0; j < n; ++j) {
-      ge[j] = 2 * j < size ? gr[2 * j] : 0.0f;
-      go[j] = 2 * j + 1 < size ? gr[2 * j + 1] : 0.0f;
-    }
+    deinterleave(gr, size, ge.data(), go.data(), n);
     std::fill(gpad.begin(), gpad.end(), 0.0f);
     for (int m = 0; m < 4; ++m) {
       const float ke = t.k[2 * m], ko = t.k[2 * m + 1];
