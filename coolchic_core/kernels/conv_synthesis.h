@@ -456,7 +456,8 @@ void mlp_forward(const Mlp& m, const float* F, int C, Plane& out, std::vector<Pa
   fill_border(out);
 }
 
-// Its backward from g (the output's gradient, pad 2): dF (C, h * w), MLP gradients in parts.
+// Its backward from g (the output's gradient, pad 2): dF (C, h * w), MLP gradients in parts;
+// the hidden layers recomputed.
 void mlp_backward(const Mlp& m, const float* F, int C, const Plane& g, float* dF,
                   std::vector<Part>& parts, int nt) {
   const int h = g.h, w = g.w;
@@ -468,7 +469,9 @@ void mlp_backward(const Mlp& m, const float* F, int C, const Plane& g, float* dF
         const int valid = std::min(VL, w - c0);
         const size_t at = (size_t)r * w + c0;
         for (int c = 0; c < C; ++c) acts[c] = load_n(F + (size_t)c * h * w + at, valid);
-        forward(m, acts);
+        for (int l = 0; l < m.n_layers - 1; ++l)  // the inputs of every layer; not the output
+          fwd_any(m.din[l], m.dout[l], m.W[l], m.b[l], acts + m.a_off[l], acts + m.a_off[l + 1],
+                  m.residual[l], true);
         for (int o = 0; o < g.c; ++o) part.g[o] = loadu(g.row(o, r) + c0);
         const v16* gin = backward(m, acts, part.g.data(), part.tmp.data(), part.dW.data(), part.db.data());
         for (int c = 0; c < C; ++c) store_n(dF + (size_t)c * h * w + at, gin[c], valid);
