@@ -5,7 +5,9 @@
 MLPs) prints the time of each run, the median, the peak memory, and last
 `encode_ms_per_iteration=<ms>`. The architecture is the default model of `--format`
 (v1: the paper's, `ModelConfig()`; v2: `V2Config()`); the proxy is the "fast" preset's
-soft rounding.
+soft rounding. On the CPU it also prints `cpu_ms_per_iteration=`, the process's CPU time
+(all its threads) per iteration: with one thread, what to compare when other jobs share
+the cores (the wall time then grows with their load).
 `--impl compile` runs the PyTorch model under torch.compile; its compile
 time shows in `setup_and_first_iteration_s`.
 
@@ -117,6 +119,17 @@ def _time_step(args, session, model, optimizer, proxy) -> list[float]:
     return [_timed(session, model, optimizer, proxy, args.n_itr) for _ in range(args.runs)]
 
 
+def _cpu_runs(args, session, model, optimizer, proxy) -> tuple[list[float], list[float]]:
+    """Warm-up, then the timed runs: wall and process CPU ms per iteration of each."""
+    _timed(session, model, optimizer, proxy, args.warmup)
+    wall, cpu = [], []
+    for _ in range(args.runs):
+        start = time.process_time()
+        wall.append(_timed(session, model, optimizer, proxy, args.n_itr))
+        cpu.append((time.process_time() - start) * 1000.0 / max(args.n_itr, 1))
+    return wall, cpu
+
+
 def _cuda_runs(args, session, model, proxy) -> dict[str, list[float]]:
     """On CUDA: the eager step, then the CUDA graph step, from the same starting model."""
     from coolchic_core.cuda_graphs import StepGraphs
@@ -173,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             cuda_runs = _cuda_runs(args, session, model, proxy)
         else:
             timed = _copy(args, model)
-            runs = _time_step(
+            runs, cpu_runs = _cpu_runs(
                 args, session, timed, make_optimizer(timed, 1e-3, session.cfg, args.lmbda), proxy
             )
     impl = "cpp" if session.kernels is not None else "torch"
@@ -189,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak_gpu_memory_mb={torch.cuda.max_memory_allocated(device) / 2**20:.0f}")
     else:
         print("runs_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in runs))
+        print("runs_cpu_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in cpu_runs))
+        print(f"cpu_ms_per_iteration={statistics.median(cpu_runs):.3f}")
         median_ms = statistics.median(runs)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"peak_memory_mb={peak_mb:.0f}")

@@ -33,6 +33,8 @@ def test_times_the_format_model(image_path, capsys, fmt, impl):
     expected = "cpp" if impl == "auto" and fused.load() is not None else "torch"
     assert printed["impl"] == expected
     assert float(printed["encode_ms_per_iteration"]) > 0.0
+    assert len(printed["runs_cpu_ms_per_iteration"].split(",")) == 1
+    assert float(printed["cpu_ms_per_iteration"]) > 0.0
 
 
 def test_unknown_format_is_refused(image_path, capsys):
