@@ -18,6 +18,7 @@ DEVICES ?= auto
 CODEC ?= coolchic
 FORMAT ?= v1
 DEVICE ?= cpu
+FORMAT ?= v1
 
 # torch: TORCH=cpu (default, TORCH_SPEC as is), cuda (a CUDA build from TORCH_CUDA_INDEX;
 # PyPI's Linux wheels of torch are CUDA builds) or system (a .venv that sees the torch of
@@ -84,8 +85,8 @@ build-kernels: ## Build the C++ kernels for this CPU now (else at first use) and
 bench-decode: ## Median decode time per Kodak image (reference bitstreams, one thread)
 	$(BIN)/python -m bench.decode_speed --bitstreams $(SHARED)/reference/coolchic-v1/bitstreams --threads 1
 
-bench-encode: ## Median ms per training iteration at 768x512 (paper architecture; DEVICE=cuda:0: eager and CUDA graph)
-	$(BIN)/python -m bench.encode_speed --image $(SHARED)/datasets/kodak/kodim01.png --device $(DEVICE)
+bench-encode: ## Median ms per training iteration at 768x512 (FORMAT=v2: the v2 model; DEVICE=cuda:0: eager and CUDA graph)
+	$(BIN)/python -m bench.encode_speed --image $(SHARED)/datasets/kodak/kodim01.png --device $(DEVICE) --format $(FORMAT)
 
 gpu-wheels: ## Fetch what an offline GPU machine lacks (constriction wheel, kodim01.png) into .gpu-wheels/
 	$(BIN)/pip download --no-deps --only-binary=:all: --python-version $(GPU_PYTHON_VERSION) \

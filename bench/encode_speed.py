@@ -1,10 +1,13 @@
 """Time training iterations (forward, backward, optimizer step) on one image.
 
-`python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp] [--device cuda:0]`
-(the optimizer is the "fast" preset's: Adam for the latents, SOAP for the MLPs)
-prints the time of each run, the median, the peak memory, and last
-`encode_ms_per_iteration=<ms>`. The architecture is the paper's
-(ModelConfig defaults); the proxy is the "fast" preset's soft rounding.
+`python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp] [--device cuda:0]
+[--format v2]` (the optimizer is the "fast" preset's: Adam for the latents, SOAP for the
+MLPs) prints the time of each run, the median, the peak memory, and last
+`encode_ms_per_iteration=<ms>`. The architecture is the default model of `--format`
+(v1: the paper's, `ModelConfig()`; v2: `V2Config()`); the proxy is the "fast" preset's
+soft rounding. On the CPU it also prints `cpu_ms_per_iteration=`, the process's CPU time
+(all its threads) per iteration: with one thread, what to compare when other jobs share
+the cores (the wall time then grows with their load).
 `--impl compile` runs the PyTorch model under torch.compile; its compile
 time shows in `setup_and_first_iteration_s`.
 
@@ -52,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--lmbda", type=float, default=1e-3)
     parser.add_argument(
+        "--format",
+        default="v1",
+        help="bitstream format whose default model is trained: v1 (default) or v2",
+    )
+    parser.add_argument(
         "--device",
         default="cpu",
         help="cpu (default), auto, cuda or cuda:N",
@@ -62,15 +70,17 @@ def _parser() -> argparse.ArgumentParser:
 def _session(args, image, device: str):
     import torch
 
-    from coolchic_core.presets import ModelConfig, get_preset
+    from coolchic_core import formats
+    from coolchic_core.presets import get_preset
     from coolchic_core.training import TrainingSession, image_to_target, select_kernels
 
     impl = "torch" if args.impl == "compile" else args.impl
     cfg = dataclasses.replace(get_preset("fast"), impl=impl)
+    model_config = formats.get(args.format).default_model_config()
     generator = torch.Generator().manual_seed(0)
     target = image_to_target(image).to(device)
-    session = TrainingSession(target, args.lmbda, ModelConfig(), cfg, generator, None)
-    session.kernels = select_kernels(cfg, ModelConfig(), device)
+    session = TrainingSession(target, args.lmbda, model_config, cfg, generator, None)
+    session.kernels = select_kernels(cfg, model_config, device)
     return session, session.new_model(*image.shape[:2])
 
 
@@ -109,6 +119,17 @@ def _time_step(args, session, model, optimizer, proxy) -> list[float]:
     return [_timed(session, model, optimizer, proxy, args.n_itr) for _ in range(args.runs)]
 
 
+def _cpu_runs(args, session, model, optimizer, proxy) -> tuple[list[float], list[float]]:
+    """Warm-up, then the timed runs: wall and process CPU ms per iteration of each."""
+    _timed(session, model, optimizer, proxy, args.warmup)
+    wall, cpu = [], []
+    for _ in range(args.runs):
+        start = time.process_time()
+        wall.append(_timed(session, model, optimizer, proxy, args.n_itr))
+        cpu.append((time.process_time() - start) * 1000.0 / max(args.n_itr, 1))
+    return wall, cpu
+
+
 def _cuda_runs(args, session, model, proxy) -> dict[str, list[float]]:
     """On CUDA: the eager step, then the CUDA graph step, from the same starting model."""
     from coolchic_core.cuda_graphs import StepGraphs
@@ -138,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    from coolchic_core import devices
+    from coolchic_core import devices, formats
     from coolchic_core.errors import InputError
     from coolchic_core.image_io import read_image, rgb8_to_float
     from coolchic_core.model.coolchic import Proxy
@@ -146,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         device = devices.resolve_device(args.device)
+        formats.get(args.format)
     except InputError as exc:
         print(f"bench.encode_speed: error: {exc}", file=sys.stderr)
         return 2
@@ -164,12 +186,13 @@ def main(argv: list[str] | None = None) -> int:
             cuda_runs = _cuda_runs(args, session, model, proxy)
         else:
             timed = _copy(args, model)
-            runs = _time_step(
+            runs, cpu_runs = _cpu_runs(
                 args, session, timed, make_optimizer(timed, 1e-3, session.cfg, args.lmbda), proxy
             )
     impl = "cpp" if session.kernels is not None else "torch"
     compiled = " (torch.compile)" if args.impl == "compile" else ""
-    print(f"image={args.image} size={image.shape[1]}x{image.shape[0]} threads={args.threads}")
+    size = f"{image.shape[1]}x{image.shape[0]}"
+    print(f"image={args.image} size={size} threads={args.threads} format={args.format}")
     print(f"device={device} device_name={devices.device_name(device)}")
     wait_policy = os.environ.get("OMP_WAIT_POLICY")
     print(f"impl={impl}{compiled} proxy={args.proxy} OMP_WAIT_POLICY={wait_policy}")
@@ -179,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak_gpu_memory_mb={torch.cuda.max_memory_allocated(device) / 2**20:.0f}")
     else:
         print("runs_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in runs))
+        print("runs_cpu_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in cpu_runs))
+        print(f"cpu_ms_per_iteration={statistics.median(cpu_runs):.3f}")
         median_ms = statistics.median(runs)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"peak_memory_mb={peak_mb:.0f}")

@@ -8,7 +8,10 @@ from coolchic_core.kernels.build import Kernel
 
 # Fused forward + backward passes of training (coolchic_core.model.fused).
 FUSED_TRAINING = Kernel(
-    "fused_training", ("fused_training.cpp",), ("-O3", "-ffast-math"), headers=("bicubic.h",)
+    "fused_training",
+    ("fused_training.cpp",),
+    ("-O3", "-ffast-math"),
+    headers=("bicubic.h", "conv_synthesis.h"),
 )
 
 # The native v1 decoder (coolchic_core.native_decoding). No -ffast-math and no FMA

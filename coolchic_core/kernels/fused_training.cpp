@@ -95,7 +95,8 @@ inline void layer_bwd_generic(int DI, int DO, const float* __restrict W, const v
   }
 }
 
-#define FIXED_SHAPES(X) X(7, 12) X(12, 12) X(12, 3) X(12, 2)
+// v1 (synthesis 7-12-12-3, ARM 12-12-12-2), then v2 (synthesis 7-24-3, ARM 12-16-16-2).
+#define FIXED_SHAPES(X) X(7, 12) X(12, 12) X(12, 3) X(12, 2) X(7, 24) X(24, 3) X(12, 16) X(16, 16) X(16, 2)
 
 inline void fwd_any(int DI, int DO, const float* W, const float* b, const v16* a, v16* z,
                     bool residual, bool hidden) {
@@ -407,6 +408,8 @@ std::vector<torch::Tensor> upsample_cascade_backward(torch::Tensor dU, std::vect
   grads[N - 1] = G[0].clone();
   return grads;
 }
+#include "conv_synthesis.h"
+
 // ---- quantization proxies on the scaled latents grid_i * 2^g_i ----
 
 namespace {
@@ -519,4 +522,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("upsample_cascade_backward", &upsample_cascade_backward, "its backward");
   m.def("quantize_latents", &quantize_latents, "gain, quantization proxy");
   m.def("quantize_latents_backward", &quantize_latents_backward, "its backward");
+  m.def("learned_upsample", &learned_upsample, "v2 learned upsampling cascade");
+  m.def("learned_upsample_backward", &learned_upsample_backward, "its backward");
+  m.def("conv_synthesis_mse", &conv_synthesis_mse, "v2 synthesis + MSE, forward and gradients");
 }

@@ -87,6 +87,10 @@ class CoolChic(nn.Module):
         """The decoded image, unclamped, channels first: shape (3, H * W)."""
         return self.synthesis(self.features(latents))
 
+    def fused_mse(self, latents: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor | None:
+        """The MSE of the synthesis by the fused kernels (set), or None where they do not apply."""
+        return self.kernels.synthesis_mse(self.features(latents), target, self.synthesis)
+
     def forward(
         self,
         target: torch.Tensor,
@@ -99,8 +103,9 @@ class CoolChic(nn.Module):
         latents = self.quantized_latents(proxy, generator, uniforms)
         rate = self.rate_bits(latents)
         if self.kernels is not None and not want_image and proxy.mode != "round":
-            mse = self.kernels.synthesis_mse(self.features(latents), target, self.synthesis)
-            return ForwardOutput(mse, rate)
+            mse = self.fused_mse(latents, target)
+            if mse is not None:
+                return ForwardOutput(mse, rate)
         x_hat = self.synthesize(latents)
         if proxy.mode == "round":
             x_hat = torch.clamp(x_hat, 0.0, 1.0)

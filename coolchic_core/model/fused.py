@@ -73,6 +73,53 @@ class _UpsampleCascade(torch.autograd.Function):
         )
 
 
+class _LearnedUpsample(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ext, half_taps, *latents):
+        grids = [y.detach().contiguous() for y in latents]
+        taps = half_taps.detach().contiguous()
+        features, *saved = ext.learned_upsample(grids, taps)
+        ctx.ext, ctx.n_grids = ext, len(grids)
+        ctx.save_for_backward(taps, *saved)
+        return features
+
+    @staticmethod
+    def backward(ctx, grad):
+        taps, *saved = ctx.saved_tensors
+        inputs, rows = saved[: ctx.n_grids - 1], saved[ctx.n_grids - 1 :]
+        *d_grids, d_taps = ctx.ext.learned_upsample_backward(
+            grad.contiguous(), list(inputs), list(rows), taps
+        )
+        return (None, d_taps, *d_grids)
+
+
+class _ConvSynthesisMse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ext, features, target, n_mlp, flags, *params):
+        params = [p.detach().contiguous() for p in params]
+        n_conv = len(flags)
+        mlp_w, mlp_b = params[:n_mlp], params[n_mlp : 2 * n_mlp]
+        conv_w, conv_b = params[2 * n_mlp : 2 * n_mlp + n_conv], params[2 * n_mlp + n_conv :]
+        loss, d_features, *d_params = ext.conv_synthesis_mse(
+            features.detach().contiguous(),
+            target.contiguous(),
+            mlp_w,
+            mlp_b,
+            conv_w,
+            conv_b,
+            list(flags),
+        )
+        ctx.save_for_backward(d_features, *d_params)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        d_features, *d_params = ctx.saved_tensors
+        if float(grad) != 1.0:
+            d_features = d_features * grad
+        return (None, d_features, None, None, None, *(d * grad for d in d_params))
+
+
 _MODES = {"round": 0, "ste": 1, "noise": 2, "softround": 3}
 
 
@@ -123,6 +170,27 @@ class FusedKernels:
     def upsample(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """Cascaded bicubic upsampling of the grids to (N, H, W)."""
         return _UpsampleCascade.apply(self.extension, *latents)
+
+    def learned_upsample(self, latents: list[torch.Tensor], half_taps: torch.Tensor):
+        """The v2 upsampling cascade (`formats.v2.layers.upsample_cascade`) to (N, H, W)."""
+        return _LearnedUpsample.apply(self.extension, half_taps, *latents)
+
+    def conv_synthesis_mse(self, features, target, mlp_layers, conv_layers) -> torch.Tensor:
+        """MSE of the v2 synthesis against target (3, H * W); features (C, H, W).
+
+        `mlp_layers`: (weight (out, in), bias) of the leading 1x1 layers, under v1's MLP
+        rules; `conv_layers`: (weight (out, in, 3, 3), bias, residual, relu) of the rest.
+        """
+        flags = tuple(int(residual) | 2 * int(relu) for _, _, residual, relu in conv_layers)
+        params = [
+            *(w for w, _ in mlp_layers),
+            *(b for _, b in mlp_layers),
+            *(w for w, _, _, _ in conv_layers),
+            *(b for _, b, _, _ in conv_layers),
+        ]
+        return _ConvSynthesisMse.apply(
+            self.extension, features, target, len(mlp_layers), flags, *params
+        )
 
     def arm_rate(self, latents: list[torch.Tensor], mlp, n_ctx_rowcol: int) -> torch.Tensor:
         """Total rate in bits of the grids `latents` (each (h, w)) under the ARM `mlp`."""

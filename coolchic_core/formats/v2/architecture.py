@@ -48,7 +48,9 @@ class V2Config:
     def n_ctx(self) -> int:
         return n_context(self.n_ctx_rowcol)
 
-    uses_fused_kernels = False  # trained by the PyTorch implementation
+    # Trained by the fused CPU kernels when they build (quantization, ARM rate, learned
+    # upsampling, synthesis + MSE: coolchic_core/kernels), else by PyTorch.
+    uses_fused_kernels = True
 
     def training_model(self, height: int, width: int, generator):
         """The v2 model to train (`formats.v2.model.ConvCoolChic`)."""
