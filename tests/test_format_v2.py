@@ -155,9 +155,10 @@ def _random_model(config: V2Config, height: int, width: int, seed: int):
         for shape in grid_shapes(height, width, config.latent_n_grids)
     ]
     weights, biases = [], []
-    for out, n_in, k in config.synthesis_shapes():
+    for (out, n_in, k), spec in zip(config.synthesis_shapes(), config.synthesis, strict=True):
         weights.append(torch.randn(out, n_in, k, k, generator=generator) / (n_in * k * k))
-        biases.append(torch.full((out,), 0.5) + 0.1 * torch.randn(out, generator=generator))
+        centre = 0.5 if out == 3 and not spec.residual else 0.0  # the image around 0.5
+        biases.append(centre + 0.1 * torch.randn(out, generator=generator))
     half = torch.tensor(layers.BICUBIC_HALF_TAPS).repeat(config.latent_n_grids - 1, 1)
     taps = half + 0.05 * torch.randn(half.shape, generator=generator)
     return latents, NetworksV2([], weights, biases, taps)
