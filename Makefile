@@ -82,8 +82,11 @@ docs: ## Regenerate docs/cli.md from the command-line parsers
 build-kernels: ## Build the C++ kernels for this CPU now (else at first use) and print the variant
 	$(BIN)/python -m coolchic_cli.build_kernels
 
-bench-decode: ## Median decode time per Kodak image (reference bitstreams, one thread)
-	$(BIN)/python -m bench.decode_speed --bitstreams $(SHARED)/reference/coolchic-v1/bitstreams --threads 1
+BENCH_DECODE_V2_IMAGES ?= $(foreach i,01 02 03 04 05 06,$(SHARED)/datasets/kodak/kodim$(i).png)
+BENCH_DECODE_SOURCE = $(if $(filter v2,$(FORMAT)),--encode-v2 $(BENCH_DECODE_V2_IMAGES),--bitstreams $(SHARED)/reference/coolchic-v1/bitstreams)
+
+bench-decode: ## Median decode time per Kodak image, one thread (v1 reference bitstreams; FORMAT=v2: kodim01-06 encoded as v2 at the smoke preset first)
+	$(BIN)/python -m bench.decode_speed $(BENCH_DECODE_SOURCE) --threads 1
 
 bench-encode: ## Median ms per training iteration at 768x512 (FORMAT=v2: the v2 model; DEVICE=cuda:0: eager and CUDA graph)
 	$(BIN)/python -m bench.encode_speed --image $(SHARED)/datasets/kodak/kodim01.png --device $(DEVICE) --format $(FORMAT)

@@ -1,13 +1,15 @@
-"""`make bench-decode`: median in-process decode time per image of a folder of v1 bitstreams.
+"""`make bench-decode`: median in-process decode time per image of a folder of bitstreams.
 
 A decode is bytes to the 8-bit image (`decode_bitstream(data).rgb8`, no PNG
 writing). Start-up (imports, kernel loading, one warm-up decode) is excluded.
-Prints one line per file, then the median wall and CPU time, the median of each
-stage (header and network parameters, latent decoding = ARM + range decoding,
-upsampling, synthesis, output = 8-bit rounding; timed in a second, staged decode
-of the same file), the decoder in use (native or Python), the peak resident
-memory, the original decoder's median on the same files when the folder has a
-vectors.json beside it, and last `decode_s_median=<seconds>`.
+The folder may hold v1 or v2 bitstreams; `--encode-v2 IMAGE...` instead encodes
+each image as v2 at the smoke preset first (into a temporary folder; the encoding
+is not timed). Prints one line per file, then the median wall and CPU time, the
+median of each stage (header and network parameters, latent decoding = ARM +
+range decoding, upsampling, synthesis, output = 8-bit rounding; timed in a second,
+staged decode of the same file), the decoder in use (native or Python), the peak
+resident memory, the original decoder's median on the same files when the folder
+has a vectors.json beside it, and last `decode_s_median=<seconds>`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +28,12 @@ STAGES = ("header_nn", "latents", "upsampling", "synthesis", "output")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.decode_speed", description=__doc__)
-    parser.add_argument("--bitstreams", required=True, type=Path, help="folder of .bin files")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bitstreams", type=Path, help="folder of .bin files (v1 or v2)")
+    source.add_argument(
+        "--encode-v2", nargs="+", type=Path, metavar="IMAGE", help="encode these as v2 first"
+    )
+    parser.add_argument("--lmbda", type=float, default=0.002, help="lambda of --encode-v2")
     parser.add_argument("--pattern", default="kodim*-lambda*.bin", help="glob of files to decode")
     parser.add_argument("--limit", type=int, default=24, help="decode at most this many files")
     parser.add_argument("--repeats", type=int, default=1, help="decodes per file")
@@ -43,7 +51,17 @@ def _original_median_s(files: list[Path]) -> float | None:
 
 
 def staged_decode_s(data: bytes) -> dict[str, float]:
-    """Seconds of each stage of a v1 decode (the steps of `V1Format.decode`, then `.rgb8`)."""
+    """Seconds of each stage of a decode (the steps of the format's `decode`, then `.rgb8`)."""
+    from coolchic_core.formats import detect
+
+    staged = _staged_v2 if detect(data).name == "v2" else _staged_v1
+    marks = [time.perf_counter()]
+    staged(data, marks)
+    return {stage: b - a for stage, a, b in zip(STAGES, marks[:-1], marks[1:], strict=True)}
+
+
+def _staged_v1(data: bytes, marks: list[float]) -> None:
+    """`V1Format.decode`, then `.rgb8`, with a time mark after each stage."""
     from coolchic_core.arm_fixed_point import FixedPointArm
     from coolchic_core.formats.v1 import segments
     from coolchic_core.grids import grid_shapes
@@ -51,7 +69,6 @@ def staged_decode_s(data: bytes) -> dict[str, float]:
     from coolchic_core.latent_decoding import decode_latents
     from coolchic_core.reconstruction import synthesis_features, synthesize
 
-    marks = [time.perf_counter()]
     parsed = segments.parse(data)
     header = parsed.header
     arm_layers, synthesis_layers = segments.decode_mlps(parsed)
@@ -68,7 +85,44 @@ def staged_decode_s(data: bytes) -> dict[str, float]:
     marks.append(time.perf_counter())
     float_to_rgb8(image)
     marks.append(time.perf_counter())
-    return {stage: b - a for stage, a, b in zip(STAGES, marks[:-1], marks[1:], strict=True)}
+
+
+def _staged_v2(data: bytes, marks: list[float]) -> None:
+    """`V2Format.decode`, then `.rgb8`, with a time mark after each stage."""
+    from coolchic_core.arm_fixed_point import FixedPointArm
+    from coolchic_core.formats.v2 import inference, segments
+    from coolchic_core.grids import grid_shapes
+    from coolchic_core.image_io import float_to_rgb8
+    from coolchic_core.latent_decoding import decode_latents
+
+    parsed = segments.parse(data)
+    header, config = parsed.header, parsed.header.config
+    networks = segments.decode_networks(parsed)
+    arm = FixedPointArm(networks.arm_layers, max_abs_input=header.ac_max_val_latent + 1)
+    marks.append(time.perf_counter())
+    shapes = grid_shapes(header.height, header.width, config.latent_n_grids)
+    latents = decode_latents(
+        parsed.latent_segments, shapes, config.n_ctx_rowcol, arm, header.ac_max_val_latent
+    )
+    marks.append(time.perf_counter())
+    grids = inference.float_grids(latents)
+    features = inference.upsample(grids, networks.upsampling_half_taps, config.synthesis)
+    marks.append(time.perf_counter())
+    image = inference.synthesize(
+        features, networks.synthesis_weights, networks.synthesis_biases, config.synthesis
+    )
+    marks.append(time.perf_counter())
+    float_to_rgb8(image)
+    marks.append(time.perf_counter())
+
+
+def encode_v2(images: list[Path], lmbda: float, folder: Path) -> None:
+    """Each image as a v2 bitstream at the smoke preset, `folder/<stem>-v2.bin`."""
+    from coolchic_core import encode
+
+    for image in images:
+        result = encode(image, lmbda, preset="smoke", seed=0, format="v2")
+        (folder / f"{image.stem}-v2.bin").write_bytes(result.bitstream)
 
 
 def _timed_decode(data: bytes) -> tuple[float, float, object]:
@@ -104,10 +158,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.encode_v2:
+        with tempfile.TemporaryDirectory() as folder:
+            encode_v2(args.encode_v2, args.lmbda, Path(folder))
+            return _bench(sorted(Path(folder).glob("*-v2.bin"))[: args.limit], args, torch)
     files = sorted(args.bitstreams.glob(args.pattern))[: args.limit]
     if not files:
         print(f"no bitstream matches {args.bitstreams / args.pattern}", file=sys.stderr)
         return 2
+    return _bench(files, args, torch)
+
+
+def _bench(files: list[Path], args, torch) -> int:
     _timed_decode(files[0].read_bytes())  # warm-up: imports, kernels, tables, allocator
     times_s, cpu_s, stages = [], [], {stage: [] for stage in STAGES}
     for path in files:

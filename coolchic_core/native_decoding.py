@@ -1,4 +1,4 @@
-"""The native v1 decoder (coolchic_core/kernels/decoder.cpp), used when it builds and agrees.
+"""The native decoder (kernels/decoder.cpp: v1; v2 too), used when it builds and agrees.
 
 `decoder()` returns the extension module, or None: no compiler (one-line notice,
 then the Python decoder is used), `COOLCHIC_NATIVE_DECODER=0` in the environment,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import decode_speed
@@ -42,3 +43,17 @@ def test_bench_decode_prints_the_breakdown_of_every_stage(tmp_path, capsys):
 def test_bench_decode_refuses_an_empty_folder(tmp_path, capsys):
     assert decode_speed.main(["--bitstreams", str(tmp_path)]) == 2
     assert "no bitstream matches" in capsys.readouterr().err
+
+
+def test_bench_decode_times_v2_bitstreams_it_encodes(tmp_path, capsys):
+    from coolchic_core.image_io import write_png
+
+    rows, cols = np.mgrid[0:32, 0:48]
+    image = np.stack([rows * 7, cols * 5, (rows + cols) * 3], axis=-1).astype(np.uint8)
+    write_png(tmp_path / "tiny.png", image)
+    assert decode_speed.main(["--encode-v2", str(tmp_path / "tiny.png"), "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("tiny-v2.bin: ") and lines[0].endswith("(48x32)")
+    breakdown = next(line for line in lines if line.startswith("stage_ms_median "))
+    assert [item.split("=")[0] for item in breakdown.split()[1:]] == list(decode_speed.STAGES)
+    assert lines[-1].startswith("decode_s_median=")

@@ -13,11 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coolchic_cli import main
-from coolchic_core import decode_bitstream, encode, formats
+from coolchic_core import decode_bitstream, encode, formats, native_decoding
 from coolchic_core.errors import BitstreamError
-from coolchic_core.formats.v2 import layers
-from coolchic_core.formats.v2.architecture import V2Config, multiplications
+from coolchic_core.formats.v2 import inference, layers
+from coolchic_core.formats.v2.architecture import ConvLayer, V2Config, multiplications
 from coolchic_core.formats.v2.header import parse_header, write_header
+from coolchic_core.formats.v2.segments import NetworksV2
+from coolchic_core.grids import grid_shapes
 from tests.fuzzing import assert_decodes_or_refuses, mutate
 
 
@@ -123,3 +125,82 @@ def test_v2_is_registered_with_its_magic():
 @given(st.data())
 def test_mutated_v2_bitstreams_decode_or_raise_own_error(encoded, data):
     assert_decodes_or_refuses(mutate(encoded.bitstream, data))
+
+
+needs_native = pytest.mark.skipif(
+    native_decoding.decoder() is None, reason="no C++ compiler for the native decoder"
+)
+
+# The default synthesis, and one with every branch of the native one: a 3x3 first layer,
+# a residual 1x1 layer after a 3x3 one, a 3x3 layer of more than 3 channels.
+CONFIGS = (
+    V2Config(),
+    V2Config(
+        latent_n_grids=4,
+        synthesis=(
+            ConvLayer(8, 3, residual=False, relu=True),
+            ConvLayer(8, 1, residual=True, relu=True),
+            ConvLayer(3, 3, residual=False, relu=False),
+        ),
+    ),
+)
+
+
+def _random_model(config: V2Config, height: int, width: int, seed: int):
+    """Integer latents and networks whose image is mostly inside (0, 1) (not all clamped)."""
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    latents = [
+        rng.integers(-3, 4, shape).astype(np.int32)
+        for shape in grid_shapes(height, width, config.latent_n_grids)
+    ]
+    weights, biases = [], []
+    for (out, n_in, k), spec in zip(config.synthesis_shapes(), config.synthesis, strict=True):
+        weights.append(torch.randn(out, n_in, k, k, generator=generator) / (n_in * k * k))
+        centre = 0.5 if out == 3 and not spec.residual else 0.0  # the image around 0.5
+        biases.append(centre + 0.1 * torch.randn(out, generator=generator))
+    half = torch.tensor(layers.BICUBIC_HALF_TAPS).repeat(config.latent_n_grids - 1, 1)
+    taps = half + 0.05 * torch.randn(half.shape, generator=generator)
+    return latents, NetworksV2([], weights, biases, taps)
+
+
+@needs_native
+@pytest.mark.parametrize("config", CONFIGS)
+def test_native_reconstruction_is_pytorch_s(config, monkeypatch):
+    latents, networks = _random_model(config, 37, 53, seed=5)
+    native = inference.reconstruct(latents, networks, config)
+    monkeypatch.setattr(native_decoding, "decoder", lambda: None)
+    reference = inference.reconstruct(latents, networks, config)
+    assert native.shape == reference.shape == (37, 53, 3)
+    assert np.mean((reference > 0.0) & (reference < 1.0)) > 0.5
+    assert np.max(np.abs(native - reference)) < 1e-5
+
+
+@needs_native
+def test_native_reconstruction_does_not_depend_on_the_thread_count(_keep_torch_threads):
+    latents, networks = _random_model(V2Config(), 70, 90, seed=6)
+    torch.set_num_threads(1)
+    one = inference.reconstruct(latents, networks, V2Config())
+    torch.set_num_threads(2)
+    np.testing.assert_array_equal(inference.reconstruct(latents, networks, V2Config()), one)
+
+
+@pytest.fixture
+def _keep_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@needs_native
+def test_native_path_encoder_psnr_is_decoder_psnr(encoded):
+    """The `encoded` fixture ran with the native decoder: the writer's PSNR estimate went
+    through the same native reconstruction as the decoder."""
+    assert encoded.metrics["psnr"] == encoded.metrics["decoder_psnr_db"]
+    np.testing.assert_array_equal(decode_bitstream(encoded.bitstream).image, encoded.decoded.image)
+
+
+def test_pytorch_path_encoder_psnr_is_decoder_psnr(monkeypatch):
+    monkeypatch.setattr(native_decoding, "decoder", lambda: None)
+    result = encode(_test_image(), 0.002, preset="smoke", seed=4, format="v2", threads=1)
+    assert result.metrics["psnr"] == result.metrics["decoder_psnr_db"]

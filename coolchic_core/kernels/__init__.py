@@ -16,6 +16,11 @@ FUSED_TRAINING = Kernel(
 
 # The native v1 decoder (coolchic_core.native_decoding). No -ffast-math and no FMA
 # contraction: its range decoder must round every float operation as constriction does.
-DECODER = Kernel("decoder", ("decoder.cpp",), ("-O3", "-ffp-contract=off"), headers=("bicubic.h",))
+DECODER = Kernel(
+    "decoder",
+    ("decoder.cpp",),
+    ("-O3", "-ffp-contract=off"),
+    headers=("bicubic.h", "conv_decoding.h"),
+)
 
 KERNELS = (FUSED_TRAINING, DECODER)

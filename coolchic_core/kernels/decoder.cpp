@@ -1,5 +1,7 @@
 // Native v1 decoder: latent decoding (causal context, fixed-point ARM, range decoding) and
-// reconstruction (cascaded bicubic upsampling, synthesis MLP).
+// reconstruction (cascaded bicubic upsampling, synthesis MLP); v2 shares the latent
+// decoding and has its own reconstruction (learned upsampling, conv synthesis:
+// conv_decoding.h).
 //
 // Range decoding reproduces constriction's queue range decoder (constriction 0.5,
 // src/stream/queue.rs: 32-bit words, 64-bit state, 24-bit probabilities) with its leaky
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "bicubic.h"
+#include "conv_decoding.h"
 
 namespace {
 
@@ -244,7 +247,7 @@ inline void arm_output_layer(const double* __restrict x, const double* __restric
 struct Arm {
   std::vector<std::vector<double>> W, b;  // W[l]: (in, out) row-major
   std::vector<int> n_in, n_out;
-  bool fixed_12 = false;
+  int fixed_width = 0;  // 12 or 16: the hidden width of a 12-w-w-2 ARM, run by arm_layer
   mutable std::vector<double> x, y;
 
   Arm(const std::vector<torch::Tensor>& weights, const std::vector<torch::Tensor>& biases) {
@@ -264,22 +267,27 @@ struct Arm {
     TORCH_CHECK(n_out.back() == 2, "the ARM has two outputs");
     x.resize(width);
     y.resize(width);
-    fixed_12 = is_12_12_12_2();
+    fixed_width = compiled_width();
   }
 
-  bool is_12_12_12_2() const {
-    return n_in.size() == 3 && n_in[0] == 12 && n_out[0] == 12 && n_out[1] == 12;
+  // The hidden width of a 12-12-12-2 (v1's) or 12-16-16-2 (v2's) ARM, else 0.
+  int compiled_width() const {
+    if (n_in.size() != 3 || n_in[0] != 12 || n_out[0] != n_out[1]) return 0;
+    return (n_out[0] == 12 || n_out[0] == 16) ? n_out[0] : 0;
+  }
+
+  template <int D>
+  void run_fixed(const double* context, double& v0, double& v1) const {
+    double h1[D], h2[D];
+    arm_layer<12, D>(context, h1, W[0].data(), b[0].data(), true);
+    arm_layer<D, D>(h1, h2, W[1].data(), b[1].data(), true);
+    arm_output_layer<D>(h2, W[2].data(), b[2].data(), v0, v1);
   }
 
   // Integer outputs v0, v1 from the context (n_in[0] values).
   void run(const double* context, double& v0, double& v1) const {
-    if (fixed_12) {
-      double h1[12], h2[12];
-      arm_layer<12, 12>(context, h1, W[0].data(), b[0].data(), true);
-      arm_layer<12, 12>(h1, h2, W[1].data(), b[1].data(), true);
-      arm_output_layer<12>(h2, W[2].data(), b[2].data(), v0, v1);
-      return;
-    }
+    if (fixed_width == 12) return run_fixed<12>(context, v0, v1);
+    if (fixed_width == 16) return run_fixed<16>(context, v0, v1);
     std::copy(context, context + n_in[0], x.begin());
     const size_t last = W.size() - 1;
     for (size_t l = 0; l <= last; ++l) {
@@ -544,4 +552,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("libm_exp", &libm_exp, "exp of Rust's libm crate");
   m.def("upsample_cascade", &upsample_grids, "cascaded bicubic upsampling to (N, H, W)");
   m.def("synthesize", &synthesize, "synthesis MLP to the clamped image (H, W, C)");
+  m.def("learned_upsample_cascade", &learned_upsample_cascade, "v2 learned upsampling to (N, H, W)");
+  m.def("conv_synthesize", &conv_synthesize, "v2 convolutional synthesis to the clamped image (H, W, C)");
 }

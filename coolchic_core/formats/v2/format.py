@@ -4,13 +4,12 @@ registry entry. Bitstream specification: docs/formats.md, section "v2"."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from coolchic_core.arm_fixed_point import FixedPointArm
 from coolchic_core.errors import BitstreamError, InputError
 from coolchic_core.formats.base import DecodedImage, Format, HeaderField
 from coolchic_core.formats.v2 import header as v2_header
-from coolchic_core.formats.v2 import layers, segments
+from coolchic_core.formats.v2 import inference, segments
 from coolchic_core.formats.v2.architecture import V2Config, check_architecture, multiplications
 from coolchic_core.grids import grid_shapes
 from coolchic_core.latent_decoding import decode_latents
@@ -99,12 +98,7 @@ def _with_context(function, data: bytes):
         raise BitstreamError(f"not a valid v2 bitstream: {exc}") from None
 
 
-@torch.no_grad()
 def reconstruct(latents: list[np.ndarray], networks, config: V2Config) -> np.ndarray:
-    """Float32 (H, W, 3) image in [0, 1] from integer latents and dequantized networks."""
-    grids = [torch.from_numpy(np.asarray(grid, dtype=np.float32)) for grid in latents]
-    features = layers.upsample_cascade(grids, networks.upsampling_half_taps)
-    image = layers.synthesize(
-        features, networks.synthesis_weights, networks.synthesis_biases, config.synthesis
-    )
-    return image.clamp_(0.0, 1.0).permute(1, 2, 0).contiguous().numpy()
+    """Float32 (H, W, 3) image in [0, 1] from integer latents and dequantized networks: by
+    the native decoder when it is available, else by PyTorch (`inference`)."""
+    return inference.reconstruct(latents, networks, config)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from coolchic_core.arm_fixed_point import FixedPointArm
-from coolchic_core.formats.v2 import layers
+from coolchic_core.formats.v2 import inference
 from coolchic_core.formats.v2.architecture import UPSAMPLING_HALF_TAPS, V2Config
 from coolchic_core.formats.v2.header import PARAMETER_SETS, HeaderV2, ParameterSet, write_header
 from coolchic_core.latent_coding import LatentRate, encode_grid
@@ -25,22 +25,21 @@ from coolchic_core.symbol_bound import fits_symbol_bound, symbol_bound
 
 
 class _Image:
-    """The image the decoder will make from the latents and candidate networks."""
+    """The image the decoder will make from the latents and candidate networks, by the
+    decoder's own functions (`inference`: native or PyTorch, as the decoder on this machine)."""
 
     def __init__(self, latents: list[np.ndarray], config: V2Config, original: np.ndarray):
-        self.grids = [torch.from_numpy(grid.astype(np.float32)) for grid in latents]
+        self.grids = inference.float_grids(latents)
         self.config, self.original = config, original
 
-    @torch.no_grad()
     def features(self, half_taps: np.ndarray) -> torch.Tensor:
         taps = torch.from_numpy(half_taps.astype(np.float32).reshape(-1, UPSAMPLING_HALF_TAPS))
-        return layers.upsample_cascade(self.grids, taps)
+        return inference.upsample(self.grids, taps, self.config.synthesis)
 
-    @torch.no_grad()
     def mse(self, features: torch.Tensor, conv_layers: list[Layer]) -> float:
         weights, biases = _conv_tensors(conv_layers, self.config)
-        image = layers.synthesize(features, weights, biases, self.config.synthesis)
-        return mse(image.clamp_(0.0, 1.0).permute(1, 2, 0).numpy(), self.original)
+        image = inference.synthesize(features, weights, biases, self.config.synthesis)
+        return mse(image, self.original)
 
 
 def _conv_tensors(conv_layers: list[Layer], config: V2Config):
