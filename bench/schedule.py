@@ -144,6 +144,7 @@ class LocalPool:
             finished = True
         finally:
             if not finished:  # interrupted: do not leave workers computing
+                _quiet_manager_thread()
                 executor.shutdown(wait=False, kill_workers=True)
 
     def _executor(self):
@@ -164,6 +165,23 @@ class LocalPool:
             LOGGER.warning("a worker died; starting new workers")
             executor = self._executor()
             return executor, executor.submit(fn, job, device, self.threads)
+
+
+LOKY_MANAGER_THREAD = "ExecutorManagerThread"
+
+
+def _quiet_manager_thread() -> None:
+    """After an interruption, log (debug) instead of printing what loky's manager thread
+    raises while its workers are killed: the user asked for the stop, not for a traceback."""
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if args.thread is not None and args.thread.name.startswith(LOKY_MANAGER_THREAD):
+            LOGGER.debug("loky manager thread after the interruption: %r", args.exc_value)
+            return
+        previous(args)
+
+    threading.excepthook = hook
 
 
 def init_worker(parent_pid: int) -> None:

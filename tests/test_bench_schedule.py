@@ -77,3 +77,22 @@ def test_a_dead_worker_becomes_an_error_not_a_hang():
     assert outcomes[0] == {"job": 0}
     assert isinstance(outcomes[1], Exception)
     assert outcomes[2] == {"job": 2} and outcomes[3] == {"job": 3}  # new workers took over
+
+
+def test_after_an_interruption_only_lokys_manager_thread_is_quieted(monkeypatch):
+    import threading
+
+    from bench import schedule
+
+    reported = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.thread.name))
+    schedule._quiet_manager_thread()
+
+    def boom():
+        raise RuntimeError("worker killed")
+
+    for name in (schedule.LOKY_MANAGER_THREAD, "other-thread"):
+        thread = threading.Thread(target=boom, name=name)
+        thread.start()
+        thread.join()
+    assert reported == ["other-thread"]
