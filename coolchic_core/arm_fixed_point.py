@@ -8,18 +8,22 @@ integer outputs only; the scale goes through a table indexed by v[1].
 Evaluation here uses float64 matrix products, which are exact while every
 partial sum stays below 2^45 (then v * 256 < 2^53): a static bound checked
 once per ARM. Past it, int64 arithmetic is used.
+
+The scale table takes the correctly rounded float32 exp, not a library's: torch's
+and numpy's differ in the last bit, by CPU and by build, and the spec (section 5)
+shows that no such difference survives the table's roundings.
 """
 
 from __future__ import annotations
 
+import decimal
 import functools
 
 import numpy as np
-import torch
 
 from coolchic_core.entropy import TINY_SCALE
 from coolchic_core.mlp_params import Layer
-from coolchic_core.model.rate import LOG_SCALE_MAX, LOG_SCALE_MIN, laplace_scale
+from coolchic_core.model.rate import LOG_SCALE_MAX, LOG_SCALE_MIN
 
 FIXED_POINT_FACTOR = 256
 _EXACT_FLOAT_LIMIT = 2.0**45
@@ -28,13 +32,48 @@ _V1_LOW = int(np.floor(LOG_SCALE_MIN * FIXED_POINT_FACTOR)) - 1
 _V1_HIGH = int(np.ceil(LOG_SCALE_MAX * FIXED_POINT_FACTOR)) + 1
 
 
+def _exp_exact(x: float) -> decimal.Decimal:
+    return decimal.Context(prec=40).exp(decimal.Decimal(x))
+
+
+def exp_float32(x: np.ndarray) -> np.ndarray:
+    """exp of float32 values, correctly rounded to float32 (ties to even).
+
+    float64 exp (error below 2^-52 relative) rounds to the right float32 except near a
+    midpoint between two float32 values; those few are settled in 40-digit decimal.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    approx = np.exp(x.astype(np.float64))
+    result = approx.astype(np.float32)
+    below = np.nextafter(result, np.float32(-np.inf)).astype(np.float64)
+    above = np.nextafter(result, np.float32(np.inf)).astype(np.float64)
+    guard = 8 * np.spacing(approx)
+    near = (np.abs(approx - (result + below) / 2) <= guard) | (
+        np.abs(approx - (result + above) / 2) <= guard
+    )
+    for index in zip(*np.nonzero(near), strict=True):
+        exact = _exp_exact(float(x[index]))
+        candidates = [np.float32(below[index]), result[index], np.float32(above[index])]
+        result[index] = min(
+            candidates,
+            key=lambda c: (abs(decimal.Decimal(float(c)) - exact), int(c.view(np.uint32)) & 1),
+        )
+    return result
+
+
 @functools.cache
 def _scale_by_v1() -> np.ndarray:
-    """Rounded Laplace scale (multiple of 1/128) for v[1] = _V1_LOW .. _V1_HIGH."""
-    v1 = torch.arange(_V1_LOW, _V1_HIGH + 1, dtype=torch.int64)
-    scale = laplace_scale(v1.to(torch.float32) / FIXED_POINT_FACTOR)
-    scale = torch.round(scale * 1024) / 1024
-    table = np.round(scale.numpy().astype(np.float64) * 128) / 128
+    """Rounded Laplace scale (multiple of 1/128) for v[1] = _V1_LOW .. _V1_HIGH: the spec's
+    exp(-0.5 * clamp(v[1] / F, -10, 13.8155)) in float32, to 1/1024 in float32, to 1/128."""
+    v1 = np.arange(_V1_LOW, _V1_HIGH + 1)
+    log_scale = np.clip(
+        v1.astype(np.float32) / np.float32(FIXED_POINT_FACTOR),
+        np.float32(LOG_SCALE_MIN),
+        np.float32(LOG_SCALE_MAX),
+    )
+    scale = exp_float32(np.float32(-0.5) * log_scale)
+    scale = np.round(scale * np.float32(1024)) / np.float32(1024)
+    table = np.round(scale.astype(np.float64) * 128) / 128
     table[table <= 0.0] = TINY_SCALE
     table.setflags(write=False)
     return table

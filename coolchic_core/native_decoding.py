@@ -1,11 +1,15 @@
-"""The native decoder (kernels/decoder.cpp: v1; v2 too), used when it builds and agrees.
+"""The native decoder (kernels/latent_decoder.cpp, kernels/reconstruction.cpp; v1 and v2),
+used when it builds and agrees.
 
-`decoder()` returns the extension module, or None: no compiler (one-line notice,
-then the Python decoder is used), `COOLCHIC_NATIVE_DECODER=0` in the environment,
-or a self-check that finds it disagreeing with constriction on this machine. The
-self-check decodes, with both, a fixed pseudo-random set of streams (valid ones
+`decoder()` returns the two extension modules as a `NativeDecoder`, or None: no
+compiler (one-line notice, then the Python decoder is used), `COOLCHIC_NATIVE_DECODER=0`
+in the environment, or a self-check that finds it disagreeing on this machine. The
+self-check first decodes, with both, a fixed pseudo-random set of streams (valid ones
 encoded by constriction, and random words) under Laplace models that spread over the
-means and scales of the format; constriction's own symbols are the reference.
+means and scales of the format; constriction's own symbols are the reference. It then
+decodes latent grids that the Python encoder wrote under random ARMs of the shapes
+that the native decoder runs with code of their own (12-12-12-2, 12-16-16-2) and of
+another shape, on one thread and on two; the written grids are the reference.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from coolchic_core import entropy
-from coolchic_core.arm_fixed_point import scale_table
+from coolchic_core.arm_fixed_point import FixedPointArm, scale_table
 from coolchic_core.errors import BitstreamError
 from coolchic_core.mlp_params import Layer
 
@@ -27,24 +32,38 @@ logger = logging.getLogger(__name__)
 DISABLE_VARIABLE = "COOLCHIC_NATIVE_DECODER"
 
 
+@dataclass(frozen=True)
+class NativeDecoder:
+    """The native decoder's two modules: the latents (bit-exact), the reconstruction."""
+
+    latents: object
+    reconstruction: object
+
+
 @functools.cache
-def decoder():
-    """The native decoder module, or None (the Python decoder is used)."""
+def decoder() -> NativeDecoder | None:
+    """The native decoder, or None (the Python decoder is used)."""
     if os.environ.get(DISABLE_VARIABLE) == "0":
         return None
-    from coolchic_core.kernels import DECODER
+    from coolchic_core.kernels import LATENT_DECODER, RECONSTRUCTION
     from coolchic_core.kernels.build import load_kernel
 
     try:
-        module = load_kernel(DECODER)
+        native = NativeDecoder(load_kernel(LATENT_DECODER), load_kernel(RECONSTRUCTION))
     except Exception as exc:  # a missing compiler shows up as many exception types
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
         logger.warning("native decoder unavailable (%s); using the Python decoder", reason)
         return None
-    if not agrees_with_constriction(module):
+    if not agrees_with_constriction(native.latents):
         logger.warning("native decoder disagrees with constriction here; using the Python decoder")
         return None
-    return module
+    if not decodes_written_latents(native):
+        logger.warning(
+            "native decoder does not decode the Python encoder's latents here; "
+            "using the Python decoder"
+        )
+        return None
+    return native
 
 
 def _words(segment: bytes) -> torch.Tensor:
@@ -115,21 +134,75 @@ def agrees_with_constriction(module) -> bool:
     return True
 
 
+def _random_arm(rng, hidden: tuple[int, ...], bound: int) -> FixedPointArm:
+    """An ARM on the 12 values of a 2-row context, parameters on the 1/64 grid."""
+    from coolchic_core.mlp_params import layer_shapes
+
+    layers = [
+        Layer(
+            (np.round(rng.normal(0.0, 0.35, shape) * 64) / 64).astype(np.float32),
+            (np.round(rng.normal(0.0, 1.0, shape[0]) * 64) / 64).astype(np.float32),
+        )
+        for shape in layer_shapes(12, hidden, 2)
+    ]
+    return FixedPointArm(layers, max_abs_input=bound + 1)
+
+
+def _latent_check_cases(seed: int = 20261):
+    """(grids, arm, bound): three grids each, under ARMs of the native decoder's shapes."""
+    rng = np.random.default_rng(seed)
+    shapes = [(36, 44), (18, 22), (9, 11)]
+    for hidden in ((12, 12), (16, 16), (7,)):
+        bound = 40
+        arm = _random_arm(rng, hidden, bound)
+        spreads = (6.0, 1.5, 0.4)  # wide, narrow, mostly zero (the all-zero context model)
+        grids = [
+            np.clip(np.round(rng.laplace(0.0, spread, shape)), -bound, bound).astype(np.int32)
+            for spread, shape in zip(spreads, shapes, strict=True)
+        ]
+        yield grids, arm, bound
+
+
+def decodes_written_latents(native: NativeDecoder) -> bool:
+    """Whether grids written by the Python encoder decode to themselves, on one thread
+    and on two (`_latent_check_cases`, context of 2 rows)."""
+    from coolchic_core.latent_coding import encode_grid
+
+    for grids, arm, bound in _latent_check_cases():
+        segments = [encode_grid(grid, arm, 2, bound) for grid in grids]
+        shapes = [grid.shape for grid in grids]
+        for parallel in (False, True):
+            try:
+                decoded = decode_latents(native, segments, shapes, 2, arm, bound, parallel)
+            except BitstreamError:
+                return False
+            if not all(np.array_equal(a, b) for a, b in zip(decoded, grids, strict=True)):
+                return False
+    return True
+
+
 @functools.cache
 def _scale_table_tensor() -> tuple[torch.Tensor, int]:
     table, v1_low = scale_table()
     return torch.from_numpy(table.copy()), v1_low
 
 
-def decode_latents(module, segments, shapes, n_ctx_rowcol, arm, bound) -> list[np.ndarray]:
-    """`latent_decoding.decode_latents` by the native `module` (the ARM is exact in float64)."""
+def decode_latents(
+    native: NativeDecoder, segments, shapes, n_ctx_rowcol, arm, bound, parallel=None
+) -> list[np.ndarray]:
+    """`latent_decoding.decode_latents` by the native decoder (the ARM is exact in float64).
+
+    `parallel`: decode grid 0 and the others in two threads (default: when torch has more
+    than one thread)."""
+    if parallel is None:
+        parallel = torch.get_num_threads() > 1
     if not arm.exact_in_float:
         raise ValueError("the native decoder evaluates the ARM in float64: it must be exact there")
     layers = arm.affine_layers()
     table, v1_low = _scale_table_tensor()
     words = [_words(segment) for segment in segments]
     try:
-        grids = module.decode_latents(
+        grids = native.latents.decode_latents(
             words,
             [list(shape) for shape in shapes],
             int(n_ctx_rowcol),
@@ -138,22 +211,22 @@ def decode_latents(module, segments, shapes, n_ctx_rowcol, arm, bound) -> list[n
             table,
             int(v1_low),
             int(bound),
-            torch.get_num_threads() > 1,
+            bool(parallel),
         )
     except RuntimeError as exc:
         raise _bitstream_error(exc) from None
     return [grid.numpy() for grid in grids]
 
 
-def upsample(module, latents: list[np.ndarray]) -> torch.Tensor:
+def upsample(native: NativeDecoder, latents: list[np.ndarray]) -> torch.Tensor:
     """The synthesis input (N, H, W) from the integer grids."""
     grids = [torch.from_numpy(np.asarray(grid, dtype=np.float32)) for grid in latents]
-    return module.upsample_cascade(grids)
+    return native.reconstruction.upsample_cascade(grids)
 
 
-def synthesize(module, features: torch.Tensor, layers: list[Layer]) -> np.ndarray:
+def synthesize(native: NativeDecoder, features: torch.Tensor, layers: list[Layer]) -> np.ndarray:
     """Float32 image (H, W, 3) in [0, 1] from the synthesis input (N, H, W)."""
-    return module.synthesize(
+    return native.reconstruction.synthesize(
         features,
         [torch.from_numpy(np.ascontiguousarray(layer.weight)) for layer in layers],
         [torch.from_numpy(np.ascontiguousarray(layer.bias)) for layer in layers],

@@ -66,3 +66,28 @@ def local_dask_cluster(distributed, **extra):
         host="127.0.0.1",
         **extra,
     )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The machine the results came from: CPU, the kernels' instruction set levels, torch's
+    vector code (a failure that only one CPU shows is then readable from CI's log)."""
+    import torch
+
+    from coolchic_core.kernels import KERNELS
+    from coolchic_core.kernels.build import variant
+
+    levels = ", ".join(f"{kernel.name} {variant(kernel).isa.name}" for kernel in KERNELS)
+    capability = torch.backends.cpu.get_cpu_capability()
+    terminalreporter.write_line(
+        f"machine: {_cpu_model()}; kernels: {levels}; torch {torch.__version__} {capability}"
+    )

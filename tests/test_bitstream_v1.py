@@ -9,11 +9,14 @@ writing a tiny synthetic model and reading it back. These tests are the ones
 from __future__ import annotations
 
 import dataclasses
+import decimal
+import hashlib
 import struct
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from coolchic_core.decoder import decode_bitstream
 from coolchic_core.errors import BitstreamError, InputError
@@ -292,6 +295,35 @@ def test_scale_table_follows_the_spec():
         assert nearest_scale_index(float(table[index])) == index or table[index] == table[index - 1]
     assert table[-1] == 65536.0 and np.all(np.diff(table) >= 0)
     assert nearest_scale_index(0.0) == 0 and nearest_scale_index(1e9) == N_SCALES - 1
+
+
+def test_latent_scale_table_is_the_same_on_every_machine():
+    """The Laplace scale of every v[1] (spec section 5), from the correctly rounded exp:
+    a torch or numpy exp that differs in the last bit, by CPU or build, changes nothing."""
+    from coolchic_core.arm_fixed_point import scale_table as latent_scale_table
+
+    table, v1_low = latent_scale_table()
+    assert (v1_low, table.size, table.dtype) == (-2561, 6100, np.float64)
+    digest = hashlib.sha256(table.astype("<f8").tobytes()).hexdigest()
+    assert digest == "afb2a2e41a17c6dbb7e42b3363e0332653f4540c88a5c4f7508e55841b2c7468"
+    v1 = np.arange(v1_low, v1_low + table.size)
+    torch_scale = torch.exp(-0.5 * torch.clamp(torch.from_numpy(v1).float() / 256, -10, 13.8155))
+    rounding = 1 / 2048 + 1 / 256  # to 1/1024, then to 1/128
+    assert np.max(np.abs(table - torch_scale.numpy())) <= rounding + 1e-6 * torch_scale.max().item()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exp_float32_is_correctly_rounded(seed):
+    from coolchic_core.arm_fixed_point import _exp_exact, exp_float32
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-87, 88, 300).astype(np.float32)
+    ours = exp_float32(x)
+    for value, result in zip(x, ours, strict=True):
+        exact = _exp_exact(float(value))
+        neighbours = [np.nextafter(result, np.float32(s * np.inf)) for s in (-1, 1)]
+        error = abs(decimal.Decimal(float(result)) - exact)
+        assert all(error <= abs(decimal.Decimal(float(n)) - exact) for n in neighbours)
 
 
 def header_v1_kept():

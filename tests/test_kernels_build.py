@@ -65,6 +65,34 @@ def test_the_isa_level_follows_the_cpu_flags(flags, machine, level):
     assert not any("native" in flag for flag in chosen.cflags)
 
 
+@pytest.mark.parametrize(
+    ("flags", "ceilings", "level"),
+    [
+        (V4_FLAGS, ("x86-64-v3",), "x86-64-v3"),
+        (V3_FLAGS, ("x86-64-v4",), "x86-64-v3"),
+        (V4_FLAGS, ("x86-64-v4", "x86-64-v2"), "x86-64-v2"),
+        (V4_FLAGS, (None, "generic"), "generic"),
+        (V3_FLAGS - {"fma"}, ("x86-64-v3",), "x86-64-v2"),
+    ],
+)
+def test_a_ceiling_caps_the_level_and_never_raises_it(flags, ceilings, level):
+    assert kb.choose_isa(flags, "x86_64", *ceilings).name == level
+
+
+def test_the_environment_caps_every_kernel(tmp_path, monkeypatch):
+    from coolchic_core.kernels import LATENT_DECODER
+
+    assert LATENT_DECODER.max_isa == "x86-64-v3"
+    assert kb.variant(LATENT_DECODER, V4_FLAGS, "x86_64", tmp_path).isa.name == "x86-64-v3"
+    assert kb.variant(FUSED_TRAINING, V4_FLAGS, "x86_64", tmp_path).isa.name == "x86-64-v4"
+    monkeypatch.setenv(kb.ISA_VARIABLE, "x86-64-v2")
+    for kernel in (LATENT_DECODER, FUSED_TRAINING):
+        assert kb.variant(kernel, V4_FLAGS, "x86_64", tmp_path).isa.name == "x86-64-v2"
+    monkeypatch.setenv(kb.ISA_VARIABLE, "avx9000")
+    with pytest.raises(ValueError, match="unknown instruction set level 'avx9000'"):
+        kb.variant(FUSED_TRAINING, V4_FLAGS, "x86_64", tmp_path)
+
+
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2\n\nprocessor\t: 1\n")

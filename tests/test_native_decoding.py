@@ -37,7 +37,7 @@ def constriction_symbols(segment, means, scales, bound):
 
 def native_symbols(segment, means, scales, bound):
     try:
-        return native_decoding.range_decode(NATIVE, segment, means, scales, bound)
+        return native_decoding.range_decode(NATIVE.latents, segment, means, scales, bound)
     except BitstreamError:
         return None
 
@@ -96,7 +96,7 @@ def test_integer_cumulatives_are_constriction_s(seed):
     rng = np.random.default_rng(2000 + seed)
     bound = int(rng.choice([3, 54]))
     means, scales = random_models(rng, 1)
-    ours = NATIVE.laplace_cumulatives(float(means[0]), float(scales[0]), bound).numpy()
+    ours = NATIVE.latents.laplace_cumulatives(float(means[0]), float(scales[0]), bound).numpy()
     for symbol in rng.integers(-bound + 1, bound + 2, 4):
         expected = constriction_left_cumulative(means[0], scales[0], bound, int(symbol))
         assert ours[int(symbol) + bound] == expected
@@ -151,10 +151,31 @@ def test_a_segment_that_is_not_whole_words_is_refused():
 def test_the_self_check_rejects_a_decoder_that_differs():
     class OffByOne:
         def range_decode_laplace(self, *args):
-            return NATIVE.range_decode_laplace(*args) + 1
+            return NATIVE.latents.range_decode_laplace(*args) + 1
 
-    assert native_decoding.agrees_with_constriction(NATIVE)
+    assert native_decoding.agrees_with_constriction(NATIVE.latents)
     assert not native_decoding.agrees_with_constriction(OffByOne())
+
+
+def test_the_self_check_rejects_a_latent_decoder_that_differs():
+    class OneLatentOff:
+        def decode_latents(self, *args):
+            grids = NATIVE.latents.decode_latents(*args)
+            grids[0][0, 0] += 1
+            return grids
+
+    assert native_decoding.decodes_written_latents(NATIVE)
+    broken = native_decoding.NativeDecoder(OneLatentOff(), NATIVE.reconstruction)
+    assert not native_decoding.decodes_written_latents(broken)
+
+
+def test_the_self_check_runs_the_arm_shapes_with_code_of_their_own():
+    """12-12-12-2 and 12-16-16-2 (latent_decoder.cpp's compiled widths) and one other."""
+    hidden = [
+        tuple(weight.shape[1] for weight, _ in case[1].affine_layers()[:-1])
+        for case in native_decoding._latent_check_cases()
+    ]
+    assert hidden == [(12, 12), (16, 16), (7,)]
 
 
 def test_without_a_compiler_the_python_decoder_is_used_with_one_notice(monkeypatch, caplog):

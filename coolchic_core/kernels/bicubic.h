@@ -1,5 +1,5 @@
 // Cascaded bicubic upsampling (PyTorch's bicubic, align_corners=False, border taps clamped),
-// shared by the training kernels (fused_training.cpp) and the decoder (decoder.cpp).
+// shared by the training kernels (fused_training.cpp) and the decoder (reconstruction.cpp).
 #pragma once
 
 #include <torch/extension.h>

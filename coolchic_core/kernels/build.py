@@ -9,6 +9,10 @@ and Python versions, the machine and the CPU's instruction sets; a folder is
 loaded only when its `manifest.json` holds the same key, so a stale or
 foreign build is never loaded, it is rebuilt beside the others.
 
+A kernel may name the highest level it is built for (`Kernel.max_isa`), and
+`$COOLCHIC_KERNEL_ISA` (a level's name, or `generic`) caps every kernel further,
+for a machine where a level misbehaves or to compare builds.
+
 The cache is `$COOLCHIC_KERNEL_CACHE`, else `$XDG_CACHE_HOME/coolchic/kernels`,
 else `~/.cache/coolchic/kernels`.
 """
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 SOURCE_DIR = Path(__file__).resolve().parent
 MANIFEST_NAME = "manifest.json"
+ISA_VARIABLE = "COOLCHIC_KERNEL_ISA"
 # Bumped when the way a build is made changes without the sources or flags changing.
 BUILD_RECIPE_VERSION = 1
 
@@ -57,6 +62,7 @@ ISA_LEVELS = (
     IsaLevel("x86-64-v2", _V2, ("-march=x86-64-v2", "-mtune=generic")),
 )
 GENERIC = IsaLevel("generic", frozenset(), ())
+ISA_NAMES = (*(level.name for level in ISA_LEVELS), GENERIC.name)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Kernel:
     sources: tuple[str, ...]
     cflags: tuple[str, ...] = ("-O3",)
     headers: tuple[str, ...] = ()
+    max_isa: str | None = None  # the highest level it is built for (a name of ISA_NAMES)
 
 
 @dataclass(frozen=True)
@@ -106,11 +113,29 @@ def read_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
-def choose_isa(cpu_flags: frozenset[str], machine: str) -> IsaLevel:
-    """The best level whose flags the CPU has; `generic` off x86-64 or when none fits."""
+def _rank(name: str) -> int:
+    """Position of a level in ISA_NAMES (0 is the best); ValueError for an unknown name."""
+    if name not in ISA_NAMES:
+        raise ValueError(f"unknown instruction set level {name!r}: one of {', '.join(ISA_NAMES)}")
+    return ISA_NAMES.index(name)
+
+
+def choose_isa(cpu_flags: frozenset[str], machine: str, *ceilings: str | None) -> IsaLevel:
+    """The best level whose flags the CPU has and that no ceiling forbids; `generic` off
+    x86-64 or when none fits."""
     if machine.lower() not in ("x86_64", "amd64"):
         return GENERIC
-    return next((level for level in ISA_LEVELS if level.required_flags <= cpu_flags), GENERIC)
+    lowest = max((_rank(name) for name in ceilings if name), default=0)
+    allowed = ISA_LEVELS[lowest:]
+    return next((level for level in allowed if level.required_flags <= cpu_flags), GENERIC)
+
+
+def isa_ceiling_from_environment() -> str | None:
+    """The level `$COOLCHIC_KERNEL_ISA` caps builds at, or None when it is unset or empty."""
+    name = os.environ.get(ISA_VARIABLE, "").strip()
+    if name:
+        _rank(name)  # an unknown name is refused, never ignored
+    return name or None
 
 
 def source_digest(kernel: Kernel) -> str:
@@ -160,7 +185,7 @@ def variant(
 
     cpu_flags = read_cpu_flags() if cpu_flags is None else frozenset(cpu_flags)
     machine = platform.machine() if machine is None else machine
-    isa = choose_isa(cpu_flags, machine)
+    isa = choose_isa(cpu_flags, machine, kernel.max_isa, isa_ceiling_from_environment())
     cflags = (*kernel.cflags, *isa.cflags)
     key = cache_key(
         source_digest(kernel),

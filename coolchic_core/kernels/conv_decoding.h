@@ -3,7 +3,7 @@
 // formats/v2/layers.py computes (to float rounding: the sums run in another order).
 // The training kernels of the same operations, with their backward, are conv_synthesis.h.
 //
-// Included by decoder.cpp. Every output sample is computed by the same operations whatever
+// Included by reconstruction.cpp. Every output sample is computed by the same operations whatever
 // the split of the work over threads, so the result does not depend on the thread count.
 // The encoder estimates its PSNR through these same functions (formats/v2/inference.py).
 #pragma once

@@ -18,15 +18,15 @@ NATIVE_MAX_CHANNELS = 64  # conv_decoding.h's MAX_CHANNELS
 
 
 def _native(n_inputs: int, specs):
-    """The native decoder module if it runs this synthesis, else None."""
-    module = native_decoding.decoder()
-    if module is None or n_inputs > NATIVE_MAX_CHANNELS:
+    """The native reconstruction module if it runs this synthesis, else None."""
+    native = native_decoding.decoder()
+    if native is None or n_inputs > NATIVE_MAX_CHANNELS:
         return None
     if any(spec.kernel_size not in (1, 3) for spec in specs):
         return None
     if any(spec.out_channels > NATIVE_MAX_CHANNELS for spec in specs):
         return None
-    return module
+    return native.reconstruction
 
 
 def float_grids(latents) -> list[torch.Tensor]:
