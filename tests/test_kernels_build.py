@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,36 @@ def test_without_a_compiler_the_build_fails_at_once(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="no C\\+\\+ compiler"):
         kb._compile(build)
     assert not build.directory.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["x86-64-v3", "x86-64-v2"])
+def test_kernels_of_narrower_vectors_pass_the_kernel_tests(level):
+    """The kernels are written for 16, 8 or 4 float lanes (simd.h): a CPU below this
+    one's level builds the narrower ones, which must compute the same."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    required = next(isa for isa in kb.ISA_LEVELS if isa.name == level).required_flags
+    if platform.machine() != "x86_64" or not required <= kb.read_cpu_flags():
+        pytest.skip(f"this CPU cannot run {level} code")
+    tests = [
+        "tests/test_training_fused.py",
+        "tests/test_training_fused_v2.py",
+        "tests/test_native_decoding.py",
+        "tests/test_format_v2.py",
+        "tests/test_decoder_reference.py",
+    ]
+    env = {**os.environ, kb.ISA_VARIABLE: level}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"fused_training {level}" in result.stdout

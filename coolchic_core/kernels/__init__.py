@@ -11,7 +11,7 @@ FUSED_TRAINING = Kernel(
     "fused_training",
     ("fused_training.cpp",),
     ("-O3", "-ffast-math"),
-    headers=("bicubic.h", "conv_synthesis.h"),
+    headers=("bicubic.h", "conv_synthesis.h", "simd.h"),
 )
 
 # The native decoder (coolchic_core.native_decoding) is two kernels. The latents: no
@@ -30,7 +30,7 @@ RECONSTRUCTION = Kernel(
     "reconstruction",
     ("reconstruction.cpp",),
     ("-O3", "-ffp-contract=off"),
-    headers=("bicubic.h", "conv_decoding.h"),
+    headers=("bicubic.h", "conv_decoding.h", "simd.h"),
 )
 
 KERNELS = (FUSED_TRAINING, LATENT_DECODER, RECONSTRUCTION)

@@ -16,23 +16,23 @@
 #include <memory>
 #include <vector>
 
+#include "simd.h"
+
 namespace v2dec {
 
-typedef float v16 __attribute__((vector_size(64)));
-constexpr int VL = 16;
 constexpr int MAX_CHANNELS = 64;  // of any synthesis layer (the v2 header's limit)
 
-inline v16 splat(float x) { return v16{} + x; }
-inline v16 relu(v16 x) { return x > v16{} ? x : v16{}; }
+inline vfloat splat(float x) { return vfloat{} + x; }
+inline vfloat relu(vfloat x) { return x > vfloat{} ? x : vfloat{}; }
 
-inline v16 load_n(const float* p, int n) {
-  v16 r{};
+inline vfloat load_n(const float* p, int n) {
+  vfloat r{};
   if (n == VL) std::memcpy(&r, p, sizeof r);
   else std::memcpy(&r, p, sizeof(float) * n);
   return r;
 }
 
-inline void store_n(float* p, v16 x, int n) {
+inline void store_n(float* p, vfloat x, int n) {
   if (n == VL) std::memcpy(p, &x, sizeof x);
   else std::memcpy(p, &x, sizeof(float) * n);
 }
@@ -119,20 +119,20 @@ struct Layer {
   std::vector<float> W, b;
 };
 
-inline v16 finish(const Layer& L, v16 acc, v16 input) {
+inline vfloat finish(const Layer& L, vfloat acc, vfloat input) {
   if (L.residual) acc += input;
   return L.relu ? relu(acc) : acc;
 }
 
 // The layers of `run` on one block of VL pixels: a holds the inputs, then the outputs.
-__attribute__((optimize("fp-contract=fast"))) void pointwise_block(const std::vector<Layer>& run, v16* a,
-                                                                   v16* z) {
+__attribute__((optimize("fp-contract=fast"))) void pointwise_block(const std::vector<Layer>& run, vfloat* a,
+                                                                   vfloat* z) {
   for (const Layer& L : run) {
     for (int o = 0; o < L.n_out; ++o) {
       const float* wo = L.W.data() + (size_t)o * L.n_in;
-      v16 acc = splat(L.b[o]);
+      vfloat acc = splat(L.b[o]);
       for (int i = 0; i < L.n_in; ++i) acc += wo[i] * a[i];
-      z[o] = finish(L, acc, L.residual ? a[o] : v16{});
+      z[o] = finish(L, acc, L.residual ? a[o] : vfloat{});
     }
     std::copy(z, z + L.n_out, a);
   }
@@ -145,7 +145,7 @@ void pointwise_run(const std::vector<Layer>& run,
                                                                  Input at, int n_in, Plane& out) {
   const int h = out.h, w = out.w;
   at::parallel_for(0, h, 4, [&](int64_t begin, int64_t end) {
-    v16 a[MAX_CHANNELS], z[MAX_CHANNELS];
+    vfloat a[MAX_CHANNELS], z[MAX_CHANNELS];
     for (int64_t r = begin; r < end; ++r)
       for (int c0 = 0; c0 < w; c0 += VL) {
         const int valid = std::min(VL, w - c0);
@@ -163,7 +163,7 @@ template <int CI, int CO>
 __attribute__((optimize("fp-contract=fast"))) void conv3x3_rows(const Layer& L, const Plane& x, Plane& out,
                                                                 int64_t r0, int64_t r1) {
   const int ci = CI ? CI : L.n_in, co = CO ? CO : L.n_out;
-  v16 acc[CO ? CO : MAX_CHANNELS];
+  vfloat acc[CO ? CO : MAX_CHANNELS];
   for (int64_t r = r0; r < r1; ++r)
     for (int c0 = 0; c0 < x.w; c0 += VL) {
       for (int o = 0; o < co; ++o) acc[o] = splat(L.b[o]);
@@ -171,13 +171,13 @@ __attribute__((optimize("fp-contract=fast"))) void conv3x3_rows(const Layer& L, 
         for (int dy = -1; dy <= 1; ++dy) {
           const float* src = x.row(i, (int)r + dy) + c0;
           for (int dx = -1; dx <= 1; ++dx) {
-            const v16 v = load_n(src + dx, VL);
+            const vfloat v = load_n(src + dx, VL);
             for (int o = 0; o < co; ++o) acc[o] += L.W[((o * ci + i) * 3 + dy + 1) * 3 + dx + 1] * v;
           }
         }
       const int valid = std::min(VL, x.w - c0);
       for (int o = 0; o < co; ++o) {
-        const v16 input = L.residual ? load_n(x.row(o, (int)r) + c0, VL) : v16{};
+        const vfloat input = L.residual ? load_n(x.row(o, (int)r) + c0, VL) : vfloat{};
         store_n(out.row(o, (int)r) + c0, finish(L, acc[o], input), valid);
       }
     }

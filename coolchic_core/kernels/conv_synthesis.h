@@ -3,7 +3,7 @@
 // (a 1x1 MLP, then 3x3 convolutions with replicate padding) with its MSE, forward and
 // backward in one call. They compute what formats/v2/layers.py computes.
 //
-// Included by fused_training.cpp after its MLP helpers (v16, Mlp, forward, backward, Part,
+// Included by fused_training.cpp after its MLP helpers (vfloat, Mlp, forward, backward, Part,
 // reduce_grads, n_parts). Work is split into one contiguous range of rows per torch thread;
 // partial sums are added in a fixed order, so results are deterministic for a thread count.
 
@@ -14,14 +14,14 @@ namespace v2 {
 inline int clampi(int x, int lo, int hi) { return x < lo ? lo : (x > hi ? hi : x); }
 
 // n (<= VL) floats from p, the other lanes 0.
-inline v16 load_n(const float* p, int n) {
+inline vfloat load_n(const float* p, int n) {
   if (n == VL) return loadu(p);
-  v16 r{};
+  vfloat r{};
   for (int v = 0; v < n; ++v) r[v] = p[v];
   return r;
 }
 
-inline void store_n(float* p, v16 x, int n) {
+inline void store_n(float* p, vfloat x, int n) {
   if (n == VL) return storeu(p, x);
   for (int v = 0; v < n; ++v) p[v] = x[v];
 }
@@ -83,11 +83,9 @@ void rows_backward(const float* g, const float* x, float* gx, int c, int n, int 
 inline void interleave(const float* even, const float* odd, float* out, int size) {
   int j0 = 0;
   for (; 2 * j0 + 2 * VL <= size; j0 += VL) {
-    const v16 e = loadu(even + j0), o = loadu(odd + j0);
-    storeu(out + 2 * j0, __builtin_shufflevector(e, o, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
-                                                 6, 22, 7, 23));
-    storeu(out + 2 * j0 + VL, __builtin_shufflevector(e, o, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,
-                                                      13, 29, 14, 30, 15, 31));
+    const vfloat e = loadu(even + j0), o = loadu(odd + j0);
+    storeu(out + 2 * j0, __builtin_shufflevector(e, o, COOLCHIC_INTERLEAVE_LOW));
+    storeu(out + 2 * j0 + VL, __builtin_shufflevector(e, o, COOLCHIC_INTERLEAVE_HIGH));
   }
   for (int q = 2 * j0; q < size; ++q) out[q] = q % 2 ? odd[q / 2] : even[q / 2];
 }
@@ -96,11 +94,9 @@ inline void interleave(const float* even, const float* odd, float* out, int size
 inline void deinterleave(const float* g, int size, float* even, float* odd, int n) {
   int j0 = 0;
   for (; 2 * j0 + 2 * VL <= size; j0 += VL) {
-    const v16 a = loadu(g + 2 * j0), b = loadu(g + 2 * j0 + VL);
-    storeu(even + j0, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
-                                              26, 28, 30));
-    storeu(odd + j0, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25,
-                                             27, 29, 31));
+    const vfloat a = loadu(g + 2 * j0), b = loadu(g + 2 * j0 + VL);
+    storeu(even + j0, __builtin_shufflevector(a, b, COOLCHIC_EVEN_LANES));
+    storeu(odd + j0, __builtin_shufflevector(a, b, COOLCHIC_ODD_LANES));
   }
   for (int j = j0; j < n; ++j) {
     even[j] = 2 * j < size ? g[2 * j] : 0.0f;
@@ -289,7 +285,7 @@ constexpr int MAX_CHANNELS = 64;  // the v2 header's limit
 template <int CI, int CO>
 void conv_forward_rows(const Conv& L, const Plane& x, Plane& out, int r0, int r1) {
   const int ci = CI ? CI : L.n_in, co = CO ? CO : L.n_out;
-  v16 acc[CO ? CO : MAX_CHANNELS];
+  vfloat acc[CO ? CO : MAX_CHANNELS];
   for (int r = r0; r < r1; ++r)
     for (int c0 = 0; c0 < x.w; c0 += VL) {
       for (int o = 0; o < co; ++o)
@@ -298,7 +294,7 @@ void conv_forward_rows(const Conv& L, const Plane& x, Plane& out, int r0, int r1
         for (int dy = -1; dy <= 1; ++dy) {
           const float* src = x.row(i, r + dy) + c0;
           for (int dx = -1; dx <= 1; ++dx) {
-            const v16 v = loadu(src + dx);
+            const vfloat v = loadu(src + dx);
             for (int o = 0; o < co; ++o) acc[o] += L.tap(o, i, dy, dx) * v;
           }
         }
@@ -312,15 +308,15 @@ void conv_forward_rows(const Conv& L, const Plane& x, Plane& out, int r0, int r1
 template <int CI, int CO>
 void conv_input_grad_rows(const Conv& L, const Plane& g, Plane& gpad, int r0, int r1) {
   const int ci = CI ? CI : L.n_in, co = CO ? CO : L.n_out;
-  v16 acc[CI ? CI : MAX_CHANNELS];
+  vfloat acc[CI ? CI : MAX_CHANNELS];
   for (int r = r0; r < r1; ++r)
     for (int c0 = -1; c0 <= g.w; c0 += VL) {
-      for (int i = 0; i < ci; ++i) acc[i] = v16{};
+      for (int i = 0; i < ci; ++i) acc[i] = vfloat{};
       for (int o = 0; o < co; ++o)
         for (int dy = -1; dy <= 1; ++dy) {
           const float* src = g.row(o, r - dy) + c0;
           for (int dx = -1; dx <= 1; ++dx) {
-            const v16 v = loadu(src - dx);
+            const vfloat v = loadu(src - dx);
             for (int i = 0; i < ci; ++i) acc[i] += L.tap(o, i, dy, dx) * v;
           }
         }
@@ -340,8 +336,8 @@ void conv_forward(const Conv& L, const Plane& x, Plane& out, int nt) {
 
 // Per part: weight and bias gradients of one 3x3 layer.
 struct ConvGrads {
-  std::vector<v16> dK, db;
-  explicit ConvGrads(const Conv& L) : dK((size_t)L.n_out * L.n_in * 9, v16{}), db(L.n_out, v16{}) {}
+  std::vector<vfloat> dK, db;
+  explicit ConvGrads(const Conv& L) : dK((size_t)L.n_out * L.n_in * 9, vfloat{}), db(L.n_out, vfloat{}) {}
 };
 
 constexpr int ROW_TILE = 8;  // rows whose planes stay in cache while every (out, in) pair reads them
@@ -351,21 +347,21 @@ void conv_weight_grads(const Conv& L, const Plane& x, const Plane& g, int r0, in
   for (int t0 = r0; t0 < r1; t0 += ROW_TILE) {
     const int t1 = std::min(r1, t0 + ROW_TILE);
     for (int o = 0; o < L.n_out; ++o) {
-      v16 db{};
+      vfloat db{};
       for (int r = t0; r < t1; ++r)
         for (int c0 = 0; c0 < g.w; c0 += VL) db += loadu(g.row(o, r) + c0);
       pg.db[o] += db;
       for (int i = 0; i < L.n_in; ++i) {
-        v16 acc[9] = {};
+        vfloat acc[9] = {};
         for (int r = t0; r < t1; ++r)
           for (int c0 = 0; c0 < g.w; c0 += VL) {
-            const v16 go = loadu(g.row(o, r) + c0);
+            const vfloat go = loadu(g.row(o, r) + c0);
             for (int dy = -1; dy <= 1; ++dy) {
               const float* src = x.row(i, r + dy) + c0;
               for (int dx = -1; dx <= 1; ++dx) acc[(dy + 1) * 3 + dx + 1] += go * loadu(src + dx);
             }
           }
-        v16* dk = &pg.dK[(size_t)(o * L.n_in + i) * 9];
+        vfloat* dk = &pg.dK[(size_t)(o * L.n_in + i) * 9];
         for (int k = 0; k < 9; ++k) dk[k] += acc[k];
       }
     }
@@ -379,7 +375,7 @@ void conv_backward(const Conv& L, const Plane& x, const Plane& out, Plane& g, Pl
   const int h = x.h, w = x.w;
   over_rows(nt, 0, h, [&](int t, int r0, int r1) {
     if (L.relu) {
-      const v16 zero{};
+      const vfloat zero{};
       for (int o = 0; o < L.n_out; ++o)
         for (int r = r0; r < r1; ++r)
           for (int c0 = 0; c0 < w; c0 += VL) {
@@ -429,7 +425,7 @@ std::vector<torch::Tensor> reduce_conv_grads(const std::vector<Conv>& convs,
       for (int64_t k = 0; k < t.numel(); ++k) {
         double s = 0.0;
         for (const auto& p : parts[j]) {
-          const v16& x = pass == 0 ? p.dK[k] : p.db[k];
+          const vfloat& x = pass == 0 ? p.dK[k] : p.db[k];
           for (int v = 0; v < VL; ++v) s += lane(x, v);
         }
         dst[k] = (float)s;
@@ -443,8 +439,8 @@ std::vector<torch::Tensor> reduce_conv_grads(const std::vector<Conv>& convs,
 void mlp_forward(const Mlp& m, const float* F, int C, Plane& out, std::vector<Part>& parts, int nt) {
   const int h = out.h, w = out.w;
   over_rows(nt, 0, h, [&](int t, int r0, int r1) {
-    v16* acts = parts[t].acts.data();
-    const v16* y = acts + m.a_off[m.n_layers];
+    vfloat* acts = parts[t].acts.data();
+    const vfloat* y = acts + m.a_off[m.n_layers];
     for (int r = r0; r < r1; ++r)
       for (int c0 = 0; c0 < w; c0 += VL) {
         const int valid = std::min(VL, w - c0);
@@ -463,7 +459,7 @@ void mlp_backward(const Mlp& m, const float* F, int C, const Plane& g, float* dF
   const int h = g.h, w = g.w;
   over_rows(nt, 0, h, [&](int t, int r0, int r1) {
     Part& part = parts[t];
-    v16* acts = part.acts.data();
+    vfloat* acts = part.acts.data();
     for (int r = r0; r < r1; ++r)
       for (int c0 = 0; c0 < w; c0 += VL) {
         const int valid = std::min(VL, w - c0);
@@ -473,7 +469,7 @@ void mlp_backward(const Mlp& m, const float* F, int C, const Plane& g, float* dF
           fwd_any(m.din[l], m.dout[l], m.W[l], m.b[l], acts + m.a_off[l], acts + m.a_off[l + 1],
                   m.residual[l], true);
         for (int o = 0; o < g.c; ++o) part.g[o] = loadu(g.row(o, r) + c0);
-        const v16* gin = backward(m, acts, part.g.data(), part.tmp.data(), part.dW.data(), part.db.data());
+        const vfloat* gin = backward(m, acts, part.g.data(), part.tmp.data(), part.dW.data(), part.db.data());
         for (int c = 0; c < C; ++c) store_n(dF + (size_t)c * h * w + at, gin[c], valid);
       }
   });
@@ -484,12 +480,12 @@ void mlp_backward(const Mlp& m, const float* F, int C, const Plane& g, float* dF
 double squared_error(const Plane& x, const float* target, float scale, Plane& g, int nt) {
   std::vector<double> sums(nt, 0.0);
   over_rows(nt, 0, x.h, [&](int t, int r0, int r1) {
-    v16 sq{};
+    vfloat sq{};
     for (int r = r0; r < r1; ++r)
       for (int c0 = 0; c0 < x.w; c0 += VL) {
         const int valid = std::min(VL, x.w - c0);
         for (int k = 0; k < x.c; ++k) {
-          const v16 d = load_n(x.row(k, r) + c0, valid) -
+          const vfloat d = load_n(x.row(k, r) + c0, valid) -
                         load_n(target + (size_t)k * x.h * x.w + (size_t)r * x.w + c0, valid);
           sq += d * d;
           store_n(g.row(k, r) + c0, scale * d, valid);

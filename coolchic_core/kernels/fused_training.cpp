@@ -19,27 +19,26 @@
 #include <vector>
 
 #include "bicubic.h"
+#include "simd.h"
 
 namespace {
 
-constexpr int VL = 16;
-typedef float v16 __attribute__((vector_size(64)));
 
-inline v16 splat(float x) { return v16{} + x; }
-inline v16 relu(v16 x) { const v16 z{}; return x > z ? x : z; }
-inline v16 loadu(const float* p) { v16 r; std::memcpy(&r, p, sizeof r); return r; }
-inline void storeu(float* p, v16 x) { std::memcpy(p, &x, sizeof x); }
-inline float lane(const v16& x, int v) { return x[v]; }
+inline vfloat splat(float x) { return vfloat{} + x; }
+inline vfloat relu(vfloat x) { const vfloat z{}; return x > z ? x : z; }
+inline vfloat loadu(const float* p) { vfloat r; std::memcpy(&r, p, sizeof r); return r; }
+inline void storeu(float* p, vfloat x) { std::memcpy(p, &x, sizeof x); }
+inline float lane(const vfloat& x, int v) { return x[v]; }
 
 // ---- one layer, fixed sizes (accumulators in registers) or generic ----
 
 template <int DI, int DO>
-inline void layer_fwd(const float* __restrict W, const float* __restrict b, const v16* __restrict a,
-                      v16* __restrict z, bool residual, bool hidden) {
-  v16 acc[DO];
+inline void layer_fwd(const float* __restrict W, const float* __restrict b, const vfloat* __restrict a,
+                      vfloat* __restrict z, bool residual, bool hidden) {
+  vfloat acc[DO];
   for (int o = 0; o < DO; ++o) acc[o] = splat(b[o]);
   for (int i = 0; i < DI; ++i) {
-    const v16 ai = a[i];
+    const vfloat ai = a[i];
     for (int o = 0; o < DO; ++o) acc[o] += W[o * DI + i] * ai;
   }
   if (residual)
@@ -50,9 +49,9 @@ inline void layer_fwd(const float* __restrict W, const float* __restrict b, cons
 }
 
 inline void layer_fwd_generic(int DI, int DO, const float* __restrict W, const float* __restrict b,
-                              const v16* __restrict a, v16* __restrict z, bool residual, bool hidden) {
+                              const vfloat* __restrict a, vfloat* __restrict z, bool residual, bool hidden) {
   for (int o = 0; o < DO; ++o) {
-    v16 acc = splat(b[o]);
+    vfloat acc = splat(b[o]);
     for (int i = 0; i < DI; ++i) acc += W[o * DI + i] * a[i];
     if (residual) acc += a[o];
     z[o] = hidden ? relu(acc) : acc;
@@ -62,34 +61,34 @@ inline void layer_fwd_generic(int DI, int DO, const float* __restrict W, const f
 // g: gradient of the layer's output (DO); gin: of its input (DI), masked by
 // the previous ReLU when mask_input. dW, db: accumulators.
 template <int DI, int DO>
-inline void layer_bwd(const float* __restrict W, const v16* __restrict a, const v16* __restrict g,
-                      v16* __restrict gin, v16* __restrict dW, v16* __restrict db, bool residual,
+inline void layer_bwd(const float* __restrict W, const vfloat* __restrict a, const vfloat* __restrict g,
+                      vfloat* __restrict gin, vfloat* __restrict dW, vfloat* __restrict db, bool residual,
                       bool mask_input) {
   for (int o = 0; o < DO; ++o) {
-    const v16 go = g[o];
+    const vfloat go = g[o];
     db[o] += go;
     for (int i = 0; i < DI; ++i) dW[o * DI + i] += go * a[i];
   }
-  v16 acc[DI];
-  for (int i = 0; i < DI; ++i) acc[i] = residual ? g[i] : v16{};
+  vfloat acc[DI];
+  for (int i = 0; i < DI; ++i) acc[i] = residual ? g[i] : vfloat{};
   for (int o = 0; o < DO; ++o) {
-    const v16 go = g[o];
+    const vfloat go = g[o];
     for (int i = 0; i < DI; ++i) acc[i] += W[o * DI + i] * go;
   }
-  const v16 zero{};
+  const vfloat zero{};
   for (int i = 0; i < DI; ++i) gin[i] = mask_input ? (a[i] > zero ? acc[i] : zero) : acc[i];
 }
 
-inline void layer_bwd_generic(int DI, int DO, const float* __restrict W, const v16* __restrict a,
-                              const v16* __restrict g, v16* __restrict gin, v16* __restrict dW,
-                              v16* __restrict db, bool residual, bool mask_input) {
+inline void layer_bwd_generic(int DI, int DO, const float* __restrict W, const vfloat* __restrict a,
+                              const vfloat* __restrict g, vfloat* __restrict gin, vfloat* __restrict dW,
+                              vfloat* __restrict db, bool residual, bool mask_input) {
   for (int o = 0; o < DO; ++o) {
     db[o] += g[o];
     for (int i = 0; i < DI; ++i) dW[o * DI + i] += g[o] * a[i];
   }
-  const v16 zero{};
+  const vfloat zero{};
   for (int i = 0; i < DI; ++i) {
-    v16 acc = residual ? g[i] : zero;
+    vfloat acc = residual ? g[i] : zero;
     for (int o = 0; o < DO; ++o) acc += W[o * DI + i] * g[o];
     gin[i] = mask_input ? (a[i] > zero ? acc : zero) : acc;
   }
@@ -98,7 +97,7 @@ inline void layer_bwd_generic(int DI, int DO, const float* __restrict W, const v
 // v1 (synthesis 7-12-12-3, ARM 12-12-12-2), then v2 (synthesis 7-24-3, ARM 12-16-16-2).
 #define FIXED_SHAPES(X) X(7, 12) X(12, 12) X(12, 3) X(12, 2) X(7, 24) X(24, 3) X(12, 16) X(16, 16) X(16, 2)
 
-inline void fwd_any(int DI, int DO, const float* W, const float* b, const v16* a, v16* z,
+inline void fwd_any(int DI, int DO, const float* W, const float* b, const vfloat* a, vfloat* z,
                     bool residual, bool hidden) {
 #define FWD_CASE(I, O) \
   if (DI == I && DO == O) return layer_fwd<I, O>(W, b, a, z, residual, hidden);
@@ -107,8 +106,8 @@ inline void fwd_any(int DI, int DO, const float* W, const float* b, const v16* a
   layer_fwd_generic(DI, DO, W, b, a, z, residual, hidden);
 }
 
-inline void bwd_any(int DI, int DO, const float* W, const v16* a, const v16* g, v16* gin, v16* dW,
-                    v16* db, bool residual, bool mask_input) {
+inline void bwd_any(int DI, int DO, const float* W, const vfloat* a, const vfloat* g, vfloat* gin, vfloat* dW,
+                    vfloat* db, bool residual, bool mask_input) {
 #define BWD_CASE(I, O) \
   if (DI == I && DO == O) return layer_bwd<I, O>(W, a, g, gin, dW, db, residual, mask_input);
   FIXED_SHAPES(BWD_CASE)
@@ -145,14 +144,14 @@ Mlp describe(const std::vector<torch::Tensor>& W, const std::vector<torch::Tenso
 }
 
 // acts: each layer's input, then the output (in vectors of VL lanes).
-inline void forward(const Mlp& m, v16* acts) {
+inline void forward(const Mlp& m, vfloat* acts) {
   for (int l = 0; l < m.n_layers; ++l)
     fwd_any(m.din[l], m.dout[l], m.W[l], m.b[l], acts + m.a_off[l], acts + m.a_off[l + 1],
             m.residual[l], l < m.n_layers - 1);
 }
 
 // g: gradient of the output; returns the buffer holding the input's gradient.
-inline v16* backward(const Mlp& m, const v16* acts, v16* g, v16* tmp, v16* dW, v16* db) {
+inline vfloat* backward(const Mlp& m, const vfloat* acts, vfloat* g, vfloat* tmp, vfloat* dW, vfloat* db) {
   for (int l = m.n_layers - 1; l >= 0; --l) {
     bwd_any(m.din[l], m.dout[l], m.W[l], acts + m.a_off[l], g, tmp, dW + m.w_off[l],
             db + m.b_off[l], m.residual[l], l > 0);
@@ -163,10 +162,10 @@ inline v16* backward(const Mlp& m, const v16* acts, v16* g, v16* tmp, v16* dW, v
 
 struct Part {
   double value = 0.0;
-  std::vector<v16> dW, db, acts, g, tmp;
+  std::vector<vfloat> dW, db, acts, g, tmp;
   void init(const Mlp& m) {
-    dW.assign(m.n_w, v16{}); db.assign(m.n_b, v16{}); acts.assign(m.n_act, v16{});
-    g.assign(m.max_width, v16{}); tmp.assign(m.max_width, v16{});
+    dW.assign(m.n_w, vfloat{}); db.assign(m.n_b, vfloat{}); acts.assign(m.n_act, vfloat{});
+    g.assign(m.max_width, vfloat{}); tmp.assign(m.max_width, vfloat{});
   }
 };
 
@@ -183,7 +182,7 @@ std::vector<torch::Tensor> reduce_grads(const Mlp& m, const std::vector<Part>& p
       for (int k = 0; k < n; ++k) {
         double s = 0.0;
         for (const auto& p : parts) {
-          const v16& x = pass == 0 ? p.dW[off + k] : p.db[off + k];
+          const vfloat& x = pass == 0 ? p.dW[off + k] : p.db[off + k];
           for (int v = 0; v < VL; ++v) s += lane(x, v);
         }
         dst[k] = (float)s;
@@ -216,9 +215,9 @@ std::vector<torch::Tensor> synthesis_mse(torch::Tensor X, torch::Tensor target,
     for (int64_t t = t0; t < t1; ++t) {
       Part& part = parts[t];
       part.init(m);
-      v16* acts = part.acts.data();
-      const v16* out = acts + m.a_off[m.n_layers];
-      v16 sq{};
+      vfloat* acts = part.acts.data();
+      const vfloat* out = acts + m.a_off[m.n_layers];
+      vfloat sq{};
       for (int64_t blk = n_blocks * t / nt; blk < n_blocks * (t + 1) / nt; ++blk) {
         const int64_t p0 = blk * VL;
         const int valid = (int)std::min<int64_t>(VL, P - p0);
@@ -226,23 +225,23 @@ std::vector<torch::Tensor> synthesis_mse(torch::Tensor X, torch::Tensor target,
           for (int64_t c = 0; c < C; ++c) acts[c] = loadu(x + c * P + p0);
         } else {
           for (int64_t c = 0; c < C; ++c) {
-            acts[c] = v16{};
+            acts[c] = vfloat{};
             for (int v = 0; v < valid; ++v) acts[c][v] = x[c * P + p0 + v];
           }
         }
         forward(m, acts);
         for (int64_t k = 0; k < K; ++k) {
-          v16 d;
+          vfloat d;
           if (valid == VL) {
             d = out[k] - loadu(tgt + k * P + p0);
           } else {
-            d = v16{};
+            d = vfloat{};
             for (int v = 0; v < valid; ++v) d[v] = out[k][v] - tgt[k * P + p0 + v];
           }
           sq += d * d;
           part.g[k] = scale * d;
         }
-        const v16* gin = backward(m, acts, part.g.data(), part.tmp.data(), part.dW.data(), part.db.data());
+        const vfloat* gin = backward(m, acts, part.g.data(), part.tmp.data(), part.dW.data(), part.db.data());
         for (int64_t c = 0; c < C; ++c) {
           if (valid == VL) storeu(dx + c * P + p0, gin[c]);
           else for (int v = 0; v < valid; ++v) dx[c * P + p0 + v] = gin[c][v];
@@ -309,26 +308,26 @@ struct Offsets {
 void arm_rows(const Mlp& m, const Offsets& off, int n, const float* yp, int Wp, int w, int r0,
               int r1, Part& part, float* buf) {
   const int K = (int)off.dr.size();
-  v16* acts = part.acts.data();
-  const v16* out = acts + m.a_off[m.n_layers];
-  v16 total{};
+  vfloat* acts = part.acts.data();
+  const vfloat* out = acts + m.a_off[m.n_layers];
+  vfloat total{};
   alignas(64) float mask[VL], bits[VL], gy[VL];
   for (int r = r0; r < r1; ++r) {
     for (int c0 = 0; c0 < w; c0 += VL) {
       const int valid = std::min(VL, w - c0);
       for (int v = 0; v < VL; ++v) mask[v] = v < valid ? 1.0f : 0.0f;
-      const v16 vmask = loadu(mask);
+      const vfloat vmask = loadu(mask);
       for (int k = 0; k < K; ++k)
         acts[k] = loadu(yp + (size_t)(r + off.dr[k] + n) * Wp + c0 + off.dc[k] + n) * vmask;
       const float* yrow = yp + (size_t)(r + n) * Wp + c0 + n;
       forward(m, acts);
-      v16 g_mu, g_ls;
+      vfloat g_mu, g_ls;
       laplace_rate(yrow, (const float*)&out[0], (const float*)&out[1], mask, bits, gy,
                    (float*)&g_mu, (float*)&g_ls);
       total += loadu(bits);
       part.g[0] = g_mu;
       part.g[1] = g_ls;
-      const v16* gctx = backward(m, acts, part.g.data(), part.tmp.data(), part.dW.data(), part.db.data());
+      const vfloat* gctx = backward(m, acts, part.g.data(), part.tmp.data(), part.dW.data(), part.db.data());
       float* own = buf + (size_t)(r - r0 + n) * Wp + c0 + n;
       storeu(own, loadu(own) + loadu(gy));
       for (int k = 0; k < K; ++k) {

@@ -11,11 +11,10 @@
 
 #include "bicubic.h"
 #include "conv_decoding.h"
+#include "simd.h"
 
 namespace {
 
-typedef float v16 __attribute__((vector_size(64)));
-constexpr int VL = 16;
 
 struct SynthesisLayer {
   int n_in, n_out;
@@ -23,14 +22,14 @@ struct SynthesisLayer {
   std::vector<float> W, b;  // W: (out, in)
 };
 
-void synthesis_block(const std::vector<SynthesisLayer>& layers, std::vector<v16>& a, std::vector<v16>& z) {
+void synthesis_block(const std::vector<SynthesisLayer>& layers, std::vector<vfloat>& a, std::vector<vfloat>& z) {
   for (const auto& L : layers) {
     for (int o = 0; o < L.n_out; ++o) {
-      v16 acc = v16{} + L.b[o];
+      vfloat acc = vfloat{} + L.b[o];
       const float* w = L.W.data() + (size_t)o * L.n_in;
       for (int i = 0; i < L.n_in; ++i) acc += w[i] * a[i];
       if (L.residual) acc += a[o];
-      if (L.hidden) acc = acc > v16{} ? acc : v16{};
+      if (L.hidden) acc = acc > vfloat{} ? acc : vfloat{};
       z[o] = acc;
     }
     std::swap(a, z);
@@ -67,12 +66,12 @@ torch::Tensor synthesize(torch::Tensor features, std::vector<torch::Tensor> weig
   float* img = image.data_ptr<float>();
   const int64_t n_blocks = (P + VL - 1) / VL;
   at::parallel_for(0, n_blocks, 256, [&](int64_t begin, int64_t end) {
-    std::vector<v16> a(width), z(width);
+    std::vector<vfloat> a(width), z(width);
     for (int64_t blk = begin; blk < end; ++blk) {
       const int64_t p0 = blk * VL;
       const int n = (int)std::min<int64_t>(VL, P - p0);
       for (int c = 0; c < n_ch; ++c) {
-        v16 v{};
+        vfloat v{};
         for (int k = 0; k < n; ++k) v[k] = x[(int64_t)c * P + p0 + k];
         a[c] = v;
       }
