@@ -69,10 +69,19 @@ def _config(args):
     return dataclasses.replace(get_preset(args.preset), **changes)
 
 
+def _model_value(field: str, value):
+    """v2's `synthesis` as a tuple of (out_channels, kernel_size, residual, relu) tuples."""
+    if field == "synthesis" and isinstance(value, tuple):
+        from coolchic_core.formats.v2.architecture import ConvLayer
+
+        return tuple(ConvLayer(*layer) for layer in value)
+    return value
+
+
 def _model_config(args):
     from coolchic_core import formats
 
-    changes = dict(parse_setting(text) for text in args.model)
+    changes = {f: _model_value(f, v) for f, v in (parse_setting(t) for t in args.model)}
     return dataclasses.replace(formats.get(args.format).default_model_config(), **changes)
 
 

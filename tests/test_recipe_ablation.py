@@ -67,3 +67,16 @@ def test_format_and_model_changes_reach_the_fit(tmp_path):
     assert rows[1]["n_network_parameters"] == 47 + (12 * 12 + 12) * 2 + 12 * 2 + 2
     assert rows[0]["n_network_parameters"] > (12 * 8 + 8) + (8 * 2 + 2)
     assert main([*common, "--name", "bad", "--model", "no_such_field=1"]) == 2
+
+
+def test_a_v2_synthesis_is_given_as_layer_tuples(tmp_path):
+    write_png(tmp_path / "img.png", (kodak_crop(32) * 255).round().astype(np.uint8))
+    argv = ["--out", str(tmp_path / "ab"), "--images", "img", "--data-dir", str(tmp_path)]
+    argv += ["--preset", "smoke", "--crop", "32", "--lambdas", "0.004", "--set", "n_itr=4"]
+    synthesis = "synthesis=((8,1,False,True),(3,1,False,False),(3,3,True,False))"
+    assert main([*argv, "--name", "narrow", "--format", "v2", "--model", synthesis]) == 0
+    row = json.loads((tmp_path / "ab" / "ablation.jsonl").read_text())
+    # upsampling taps aside: synthesis 7 -> 8 -> 3 (1x1), 3 -> 3 (3x3), ARM 12-16-16-2
+    synthesis_parameters = (7 * 8 + 8) + (8 * 3 + 3) + (3 * 3 * 9 + 3)
+    arm_parameters = (12 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2)
+    assert row["n_network_parameters"] - synthesis_parameters - arm_parameters in range(0, 64)
