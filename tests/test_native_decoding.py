@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench import isa_check
 from coolchic_core import entropy, native_decoding
 from coolchic_core.arm_fixed_point import FixedPointArm, scale_table
 from coolchic_core.errors import BitstreamError
-from coolchic_core.formats.v1 import segments as v1
 from coolchic_core.grids import grid_shapes
 from coolchic_core.latent_decoding import decode_latents_numpy
 
@@ -106,18 +106,11 @@ def published(name):
     path = BITSTREAMS / f"{name}.bin"
     if not path.is_file():
         pytest.skip("published bitstreams not found")
-    return v1.parse(path.read_bytes())
-
-
-def latent_inputs(parsed):
-    header = parsed.header
-    arm = FixedPointArm(v1.decode_mlps(parsed)[0], max_abs_input=header.ac_max_val_latent + 1)
-    shapes = grid_shapes(header.height, header.width, header.latent_n_grids)
-    return parsed.latent_segments, shapes, header.n_ctx_rowcol, arm, header.ac_max_val_latent
+    return path.read_bytes()
 
 
 def test_native_latents_are_the_python_decoder_s():
-    inputs = latent_inputs(published("kodim23-lambda004"))
+    inputs = isa_check.latent_inputs(published("kodim23-lambda004"))
     ours = native_decoding.decode_latents(NATIVE, *inputs)
     for a, b in zip(ours, decode_latents_numpy(*inputs), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -126,7 +119,7 @@ def test_native_latents_are_the_python_decoder_s():
 @pytest.mark.parametrize("seed", range(4))
 def test_garbage_segments_give_a_bitstream_error_or_grids(seed):
     """Random segment bytes under a real header: grids in range, or one BitstreamError."""
-    segments, shapes, n_ctx, arm, bound = latent_inputs(published("kodim23-lambda004"))
+    segments, shapes, n_ctx, arm, bound = isa_check.latent_inputs(published("kodim23-lambda004"))
     rng = np.random.default_rng(3000 + seed)
     garbage = [
         rng.integers(0, 256, len(s) - len(s) % 4, dtype=np.uint8).tobytes() for s in segments
@@ -141,7 +134,7 @@ def test_garbage_segments_give_a_bitstream_error_or_grids(seed):
 
 
 def test_a_segment_that_is_not_whole_words_is_refused():
-    segments, shapes, n_ctx, arm, bound = latent_inputs(published("kodim23-lambda004"))
+    segments, shapes, n_ctx, arm, bound = isa_check.latent_inputs(published("kodim23-lambda004"))
     with pytest.raises(BitstreamError, match="32-bit words"):
         native_decoding.decode_latents(
             NATIVE, [segments[0][:-1], *segments[1:]], shapes, n_ctx, arm, bound
@@ -249,7 +242,7 @@ def test_random_grids_and_arms_round_trip_as_in_python(seed, threads, monkeypatc
 
 
 def test_an_arm_not_exact_in_float64_is_left_to_the_python_decoder():
-    segments, shapes, n_ctx, arm, bound = latent_inputs(published("kodim23-lambda02"))
+    segments, shapes, n_ctx, arm, bound = isa_check.latent_inputs(published("kodim23-lambda02"))
     arm.exact_in_float = False
     with pytest.raises(ValueError, match="exact"):
         native_decoding.decode_latents(NATIVE, segments, shapes, n_ctx, arm, bound)
