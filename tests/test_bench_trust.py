@@ -421,6 +421,7 @@ def test_rows_are_read_back_or_refused_with_a_warning(tmp_path, caplog):
     assert "codec can't decode" in messages[2]
 
 
+@needs_kodak
 def test_an_empty_or_missing_value_makes_a_row_incomplete(tmp_path):
     complete = {c: 1 for c in rows.REQUIRED_OK_COLUMNS}
     assert rows.missing_columns(complete) == []
