@@ -146,7 +146,7 @@ _FAST = TrainingConfig(
     n_itr_final_ste=300,
     final_ste_lr=1e-4,
     mlp_optimizer="soap",
-    latent_lr_exponent=0.25,
+    latent_lr_exponent=0.4,
 )
 
 PRESETS: dict[str, TrainingConfig] = {

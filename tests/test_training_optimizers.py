@@ -112,4 +112,4 @@ def test_latent_factor_grows_as_lambda_falls():
 def test_fast_latent_factor_at_the_paper_lambdas():
     fast = get_preset("fast")
     factors = [latent_lr_factor_at(fast, x) for x in (0.02, 0.004, 0.0005, 0.0001)]
-    assert factors == pytest.approx([1.0, 5**0.25, 40**0.25, 200**0.25])
+    assert factors == pytest.approx([1.0, 5**0.4, 40**0.4, 200**0.4])
