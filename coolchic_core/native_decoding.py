@@ -134,16 +134,20 @@ def agrees_with_constriction(module) -> bool:
     return True
 
 
-def _random_arm(rng, hidden: tuple[int, ...], bound: int) -> FixedPointArm:
-    """An ARM on the 12 values of a 2-row context, parameters on the 1/64 grid."""
+def random_arm(
+    rng, hidden: tuple[int, ...], bound: int, n_inputs: int = 12, spread=(0.35, 1.0)
+) -> FixedPointArm:
+    """An ARM with `n_inputs` context values (12: a 2-row context) and random parameters on
+    the 1/64 grid: weights and biases normal with standard deviations `spread`."""
     from coolchic_core.mlp_params import layer_shapes
 
+    weight_sd, bias_sd = spread
     layers = [
         Layer(
-            (np.round(rng.normal(0.0, 0.35, shape) * 64) / 64).astype(np.float32),
-            (np.round(rng.normal(0.0, 1.0, shape[0]) * 64) / 64).astype(np.float32),
+            (np.round(rng.normal(0.0, weight_sd, shape) * 64) / 64).astype(np.float32),
+            (np.round(rng.normal(0.0, bias_sd, shape[0]) * 64) / 64).astype(np.float32),
         )
-        for shape in layer_shapes(12, hidden, 2)
+        for shape in layer_shapes(n_inputs, hidden, 2)
     ]
     return FixedPointArm(layers, max_abs_input=bound + 1)
 
@@ -154,7 +158,7 @@ def _latent_check_cases(seed: int = 20261):
     shapes = [(36, 44), (18, 22), (9, 11)]
     for hidden in ((12, 12), (16, 16), (7,)):
         bound = 40
-        arm = _random_arm(rng, hidden, bound)
+        arm = random_arm(rng, hidden, bound)
         spreads = (6.0, 1.5, 0.4)  # wide, narrow, mostly zero (the all-zero context model)
         grids = [
             np.clip(np.round(rng.laplace(0.0, spread, shape)), -bound, bound).astype(np.int32)

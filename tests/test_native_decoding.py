@@ -10,7 +10,8 @@ import pytest
 
 from bench import isa_check
 from coolchic_core import entropy, native_decoding
-from coolchic_core.arm_fixed_point import FixedPointArm, scale_table
+from coolchic_core.arm_fixed_point import scale_table
+from coolchic_core.context import n_context
 from coolchic_core.errors import BitstreamError
 from coolchic_core.grids import grid_shapes
 from coolchic_core.latent_decoding import decode_latents_numpy
@@ -200,21 +201,6 @@ def test_the_environment_can_turn_the_native_decoder_off(monkeypatch):
         native_decoding.decoder.cache_clear()
 
 
-def random_arm(rng, n_ctx_rowcol, hidden, bound):
-    from coolchic_core.context import n_context
-    from coolchic_core.mlp_params import Layer, layer_shapes
-
-    shapes = layer_shapes(n_context(n_ctx_rowcol), hidden, 2)
-    layers = [
-        Layer(
-            (np.round(rng.normal(0, 0.3, shape) * 64) / 64).astype(np.float32),
-            (np.round(rng.normal(0, 0.5, shape[0]) * 64) / 64).astype(np.float32),
-        )
-        for shape in shapes
-    ]
-    return FixedPointArm(layers, max_abs_input=bound + 1)
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("seed", range(10))
 def test_random_grids_and_arms_round_trip_as_in_python(seed, threads, monkeypatch):
@@ -225,7 +211,7 @@ def test_random_grids_and_arms_round_trip_as_in_python(seed, threads, monkeypatc
     n_ctx_rowcol = int(rng.integers(1, 4))
     hidden = [(), (5,), (8, 8), (12, 12)][seed % 4]
     bound = int(rng.choice([3, 20]))
-    arm = random_arm(rng, n_ctx_rowcol, hidden, bound)
+    arm = native_decoding.random_arm(rng, hidden, bound, n_context(n_ctx_rowcol), (0.3, 0.5))
     height, width = int(rng.integers(1, 30)), int(rng.integers(1, 30))
     shapes = grid_shapes(height, width, int(rng.integers(1, 5)))
     grids = [
