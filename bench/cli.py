@@ -11,6 +11,7 @@ Examples:
   coolchic bench --decode-only ../shared/reference/coolchic-v1/bitstreams \\
       --dataset kodak --data-dir ../shared/datasets/kodak --out /tmp/v1
   coolchic bench --verify --out results/kodak
+  coolchic bench --merge-from /mnt/a/kodak,/mnt/b/kodak --out results/kodak
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--data-dir",
         help="folder holding the dataset (else $DATA_DIR, "
-        "$COOLCHIC_DATA, ~/.cache/coolchic/datasets/<name>, then download)",
+        "$COOLCHIC_DATA, ~/.cache/coolchic/datasets/<name>, then download); with --verify, "
+        "where to find the original images if they moved",
     )
     data.add_argument("--images", help="comma list of image ids (default: all)")
     data.add_argument(
@@ -131,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode every bitstream of --out and check rate and PSNR against its rows "
         "(exit 1 on a mismatch); runs no job",
     )
+    run.add_argument(
+        "--merge-from",
+        metavar="DIRS",
+        help="comma list of result folders of a split run: copy their verified rows and "
+        "bitstreams into --out and rebuild its tables; runs no job",
+    )
     run.add_argument("--save-decoded", action="store_true", help="also write decoded/<job>.png")
     run.add_argument(
         "--no-progress",
@@ -179,10 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("datasets.download").setLevel(logging.INFO)  # show downloads as they go
     logging.getLogger("bench.estimate").setLevel(logging.INFO)  # and speed measurements
+    if args.merge_from is not None and (args.verify or args.dry_run):
+        raise InputError("--merge-from runs alone: not with --verify or --dry-run")
     if args.verify:
         from bench.verify import main_verify
 
-        return main_verify(args.out, threads=args.threads, wait=args.wait)
+        data_dir = None if args.data_dir is None else Path(args.data_dir)
+        return main_verify(args.out, threads=args.threads, wait=args.wait, data_dir=data_dir)
+    if args.merge_from is not None:
+        from bench.merge import main_merge
+
+        sources = [Path(s) for s in _split(args.merge_from, "--merge-from") or []]
+        return main_merge(sources, args.out, wait=args.wait)
     settings = settings_from_args(args)
     # A dry run writes nothing: it neither takes --out's lock nor cleans it.
     plan = prepare(settings, take_lock=not args.dry_run, on_wait=_print_waiting)

@@ -43,6 +43,13 @@ class FolderLock:
         self.path = self.folder / LOCK_NAME
         self._fd: int | None = None
 
+    @classmethod
+    def taken(cls, folder: Path, wait: bool = False) -> FolderLock:
+        """The lock of `folder`, acquired (`with FolderLock.taken(out): ...` releases it)."""
+        lock = cls(folder)
+        lock.acquire(wait=wait)
+        return lock
+
     @property
     def held(self) -> bool:
         return self._fd is not None

@@ -2,11 +2,13 @@
 
 For each ok row of DIR: the row is complete, its bitstream has the recorded
 size and SHA-256, the original image still has the recorded SHA-256, and
-decoding the bitstream (the recorded path, or `bitstreams/<name>` of DIR if
-the folder was moved) gives the row's rate (exactly: it is a byte count) and
-PSNR (within PSNR_TOLERANCE_DB, which leaves room for another machine's
-float rounding). Failed rows are counted, not checked. The folder's lock is
-held meanwhile, so that no bench changes the rows under the check.
+decoding the bitstream gives the row's rate (exactly: it is a byte count) and
+PSNR (within PSNR_TOLERANCE_DB, which leaves room for another machine's float
+rounding). The bitstream is looked for at its recorded path, else in
+`bitstreams/` of DIR (a folder moved since); the original image at its
+recorded path, else by its file name under `--data-dir` (another machine).
+Failed rows are counted, not checked. The folder's lock is held meanwhile, so
+that no bench changes the rows under the check.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ class Verification:
         return not self.mismatches
 
 
-def verify_folder(out: Path, threads: int | None = None) -> Verification:
+def verify_folder(
+    out: Path, threads: int | None = None, data_dir: Path | None = None
+) -> Verification:
     """Check every ok row of `out` against its bitstream (see the module's docstring)."""
     set_torch_threads(threads)
     result = Verification()
@@ -57,7 +61,7 @@ def verify_folder(out: Path, threads: int | None = None) -> Verification:
             result.failed_rows += 1
             continue
         result.checked += 1
-        problem = verify_row(_in_folder(row, Path(out)))
+        problem = verify_row(_with_image_in(_in_folder(row, Path(out)), data_dir))
         if problem is not None:
             result.mismatches.append(Mismatch(str(row["job_id"]), problem))
     return result
@@ -72,6 +76,14 @@ def _in_folder(row: dict, out: Path) -> dict:
     return row
 
 
+def _with_image_in(row: dict, data_dir: Path | None) -> dict:
+    """The row with its original image in `data_dir` if it is not at its recorded path."""
+    recorded = Path(str(row.get("image_path") or ""))
+    if data_dir is None or not row.get("image_path") or recorded.is_file():
+        return row
+    return {**row, "image_path": str(Path(data_dir) / recorded.name)}
+
+
 def verify_row(row: dict) -> str | None:
     """Why `row` does not match its files, or None if decoding reproduces it."""
     missing = rows.missing_columns(row) + [c for c in ("bitstream", "image_path") if not row.get(c)]
@@ -83,7 +95,7 @@ def verify_row(row: dict) -> str | None:
         return problem
     image = Path(row["image_path"])
     if not image.is_file():
-        return f"its original image {image} is missing"
+        return f"its original image {image} is missing (give its folder with --data-dir)"
     if row.get("image_sha256") and sha256_file(image) != row["image_sha256"]:
         return f"its original image {image} changed since its row was written"
     try:
@@ -120,17 +132,15 @@ def _close(stored, measured: float, tolerance: float) -> bool:
     return math.isfinite(value) and abs(value - measured) <= tolerance
 
 
-def main_verify(out: Path, threads: int | None = None, wait: bool = False) -> int:
+def main_verify(
+    out: Path, threads: int | None = None, wait: bool = False, data_dir: Path | None = None
+) -> int:
     """Verify `out` and print one line per mismatch; 0 if all rows match, 1 otherwise."""
     out = Path(out)
     if not rows.rows_dir(out).is_dir():
         raise InputError(f"--out {out} holds no result rows (no {rows.ROWS_DIR}/ folder)")
-    lock = FolderLock(out)
-    lock.acquire(wait=wait)
-    try:
-        result = verify_folder(out, threads)
-    finally:
-        lock.release()
+    with FolderLock.taken(out, wait=wait):
+        result = verify_folder(out, threads, data_dir)
     print(
         f"{PROG}: {result.checked} row(s) checked, {len(result.mismatches)} mismatch(es), "
         f"{result.failed_rows} failed row(s) not checked",

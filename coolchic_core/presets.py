@@ -15,7 +15,7 @@
   et al. 2023, arXiv 2312.02753; Cool-chic 3, Leguay et al. 2023, arXiv
   2307.12706), warm-up inside the budget, the SOAP optimizer for the MLPs
   (Cool-chic 5) and a latent learning rate that grows as lambda falls
-  ((0.02 / lambda) ** 0.25 times the schedule's below lambda 0.02: 3.8x at
+  ((0.02 / lambda) ** 0.4 times the schedule's below lambda 0.02: 8.3x at
   lambda 0.0001). The model and the bitstream stay v1.
 - "medium": the same recipe with 9,000 iterations (2.7x fast's time for v1; a
   768x512 v2 encode in under 15 minutes on one thread at about 90 ms per iteration).

@@ -30,7 +30,8 @@ from bench.provenance import git_dirty, recipe_sha256, runtime_provenance
 from coolchic_core import atomic_io
 from coolchic_core.errors import InputError
 from datasets import open_dataset
-from datasets.checksum import sha256_bytes, sha256_file
+from datasets.checksum import sha256_file
+from tests.bench_rows import finish_job
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 KODAK = SHARED / "datasets" / "kodak"
@@ -43,28 +44,11 @@ def _jobs(tmp_path, images=("kodim03",), lambdas=(0.004, 0.02)):
     return encode_jobs(dataset, list(lambdas), "smoke", 0, tmp_path / "out")
 
 
-def _finish(job, data: bytes = b"0123456789") -> dict:
-    """Write `data` as the job's bitstream and a complete ok row for it."""
-    Path(job.bitstream).parent.mkdir(parents=True, exist_ok=True)
-    Path(job.bitstream).write_bytes(data)
-    measures = {
-        "rate_bpp": 8 * len(data) / 100,
-        "psnr_db": 30.0,
-        "n_bytes": len(data),
-        "n_pixels": 100,
-        "mse": 1e-3,
-        "bitstream_sha256": sha256_bytes(data),
-    }
-    row = make_row(job, "cpu", 1, measures, rows.STATUS_OK)
-    rows.write_row(job.out_dir, row)
-    return row
-
-
 @needs_kodak
 def test_resume_reruns_a_job_whose_bitstream_or_row_does_not_match(tmp_path):
     jobs = _jobs(tmp_path, images=("kodim03", "kodim14"), lambdas=(0.004, 0.02, 0.0005))
     for job in jobs:
-        _finish(job)
+        finish_job(job)
     flipped, shorter, missing, stripped, failed, unreadable = (Path(j.bitstream) for j in jobs[:6])
     flipped.write_bytes(b"0123456780")  # same size, one byte changed
     shorter.write_bytes(b"012345678")
@@ -84,7 +68,7 @@ def test_resume_reruns_a_job_whose_bitstream_or_row_does_not_match(tmp_path):
         jobs[4].job_id: "its last run failed",
         jobs[5].job_id: "its row is unreadable",
     }
-    _finish(jobs[0])
+    finish_job(jobs[0])
     assert plan.split_done(jobs[:1]) == ([], jobs[:1])
     other = _jobs(tmp_path, images=("kodim03",), lambdas=(0.004,))[0]
     other = other.__class__(**{**other.__dict__, "seed": 1})
@@ -239,10 +223,16 @@ def test_verify_decodes_every_bitstream_and_lists_mismatches(tmp_path, capsys):
     bitstream.rename(out / "bitstreams" / bitstream.name)
     rows.write_row(out, {**row, "kind": "encode", "bitstream": str(tmp_path / "old" / "x.bin")})
     assert main(["--verify", "--out", str(out)]) == 1  # x.bin is not there either
-    rows.write_row(
-        out, {**row, "kind": "encode", "bitstream": str(tmp_path / "old" / bitstream.name)}
-    )
+    moved = {**row, "kind": "encode", "bitstream": str(tmp_path / "old" / bitstream.name)}
+    rows.write_row(out, moved)
     assert main(["--verify", "--out", str(out)]) == 0
+
+    # On another machine: the original image is found under --data-dir by its name.
+    rows.write_row(out, {**moved, "image_path": str(tmp_path / "gone" / "kodim23.png")})
+    capsys.readouterr()
+    assert main(["--verify", "--out", str(out)]) == 1
+    assert "kodim23.png is missing (give its folder with --data-dir)" in capsys.readouterr().err
+    assert main(["--verify", "--out", str(out), "--data-dir", str(KODAK)]) == 0
 
     with pytest.raises(InputError, match="holds no result rows"):
         main(["--verify", "--out", str(tmp_path / "nothing")])
@@ -428,6 +418,6 @@ def test_an_empty_or_missing_value_makes_a_row_incomplete(tmp_path):
     assert rows.missing_columns({**complete, "mse": "", "n_bytes": None}) == ["n_bytes", "mse"]
     assert rows.missing_columns({**complete, "psnr_db": 0}) == []
     job = _jobs(tmp_path, lambdas=(0.02,))[0]
-    row = _finish(job)
+    row = finish_job(job)
     rows.write_row(job.out_dir, {**row, "mse": "", "n_pixels": None})
     assert plan.rerun_reason(job) == "its row lacks n_pixels, mse"

@@ -1,0 +1,169 @@
+"""`coolchic bench --merge-from SRC[,SRC...] --out DIR`: gather the folders of one split run.
+
+A run split over several machines or processes, each with its own `--out`,
+comes together in one folder: each ok row of a source whose bitstream still
+has the recorded size and SHA-256 is copied into `--out` with its bitstream
+(and its decoded PNG, if any), the row's paths rewritten to their new place,
+and the tables of `--out` are rebuilt (bench.collect). The bitstream is
+written before its row, each atomically, so an interrupted merge leaves no
+row without its file, and merging again goes on where it stopped.
+
+A job that `--out` already has, ok and with its files intact, is kept: with
+the same bitstream and configuration it counts as already there, otherwise
+it is a conflict, reported and never overwritten (remove its row from
+`--out` to take the other one). A row of `--out` that failed or whose
+bitstream no longer matches is replaced. Rows of a source that failed or
+whose files do not match are not copied, and are reported. Sources are only
+read, so a source a bench is still writing can be merged from: only its
+finished rows are taken. The lock of `--out` is held meanwhile.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import rows
+from bench.collect import collect
+from bench.execute import DECODED_DIR
+from bench.jobs import BITSTREAMS_DIR, KIND_DECODE
+from bench.lock import FolderLock
+from bench.plan import bitstream_problem
+from coolchic_core.atomic_io import atomic_write_bytes
+from coolchic_core.errors import InputError
+
+PROG = "coolchic bench --merge-from"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A source row that was not copied, and why."""
+
+    source: str
+    job_id: str
+    reason: str
+
+
+@dataclass
+class MergeSummary:
+    copied: int = 0
+    already_there: int = 0
+    failed_rows: int = 0  # failed jobs of the sources: not copied, a resumed run redoes them
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+
+def merge_folders(sources: list[Path], out: Path) -> MergeSummary:
+    """Copy the verified rows of `sources` into `out` (see the module's docstring)."""
+    summary = MergeSummary()
+    for source in sources:
+        for row in rows.load_rows(source):
+            _merge_row(Path(source), row, Path(out), summary)
+    return summary
+
+
+def _merge_row(source: Path, row: dict, out: Path, summary: MergeSummary) -> None:
+    job_id = str(row["job_id"])
+    if row.get("status") != rows.STATUS_OK:
+        summary.failed_rows += 1
+        return
+    located = _located(row, source)
+    problem = _row_problem(located)
+    if problem is not None:
+        summary.refused.append(Refused(str(source), job_id, problem))
+        return
+    kept = _kept_row(out, job_id)
+    if kept is not None:
+        if _same_result(kept, row):
+            summary.already_there += 1
+        else:
+            reason = f"{out} already has another result for it ({_difference(kept, row)})"
+            summary.refused.append(Refused(str(source), job_id, reason))
+        return
+    _copy_row(located, out)
+    summary.copied += 1
+
+
+def _located(row: dict, folder: Path) -> dict:
+    """The row with its bitstream and decoded PNG in `folder` (the files of an encode job)."""
+    if row.get("kind") == KIND_DECODE:  # its bitstream is the input, not a file of the folder
+        return row
+    name = Path(str(row.get("bitstream") or "")).name or f"{row['job_id']}.bin"
+    located = {**row, "bitstream": str(folder / BITSTREAMS_DIR / name)}
+    if row.get("decoded_png"):
+        located["decoded_png"] = str(folder / DECODED_DIR / Path(row["decoded_png"]).name)
+    return located
+
+
+def _row_problem(row: dict) -> str | None:
+    missing = rows.missing_columns(row) + ([] if row.get("bitstream") else ["bitstream"])
+    if missing:
+        return f"its row lacks {', '.join(missing)}"
+    return bitstream_problem(Path(row["bitstream"]), row)
+
+
+def _kept_row(out: Path, job_id: str) -> dict | None:
+    """`out`'s own ok row for `job_id` whose files are intact, or None."""
+    path = rows.row_path(out, job_id)
+    row = rows.read_row(path) if path.is_file() else None
+    if row is None or row.get("status") != rows.STATUS_OK:
+        return None
+    return row if _row_problem(_located(row, out)) is None else None
+
+
+def _same_result(kept: dict, row: dict) -> bool:
+    return all(kept.get(c) == row.get(c) for c in ("config_hash", "bitstream_sha256"))
+
+
+def _difference(kept: dict, row: dict) -> str:
+    if kept.get("config_hash") != row.get("config_hash"):
+        return "another configuration"
+    return "another bitstream"
+
+
+def _copy_row(row: dict, out: Path) -> None:
+    target = _located(row, out)
+    if row.get("kind") != KIND_DECODE:
+        atomic_write_bytes(_made_parent(target["bitstream"]), Path(row["bitstream"]).read_bytes())
+        decoded = row.get("decoded_png")
+        if decoded and Path(decoded).is_file():
+            atomic_write_bytes(_made_parent(target["decoded_png"]), Path(decoded).read_bytes())
+        elif decoded:
+            target.pop("decoded_png")  # the source lost it: the row must not point at nothing
+    rows.write_row(out, target)
+
+
+def _made_parent(path: str) -> Path:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return Path(path)
+
+
+def _check_sources(sources: list[Path], out: Path) -> None:
+    for source in sources:
+        if not rows.rows_dir(source).is_dir():
+            raise InputError(f"--merge-from {source} holds no result rows (no {rows.ROWS_DIR}/)")
+        if source.resolve() == out.resolve():
+            raise InputError(f"--merge-from {source} is --out itself")
+
+
+def main_merge(sources: list[Path], out: Path, wait: bool = False) -> int:
+    """Merge `sources` into `out`, print a summary; 0 if every ok row merged, 1 otherwise."""
+    out = Path(out)
+    sources = [Path(s) for s in sources]
+    _check_sources(sources, out)
+    out.mkdir(parents=True, exist_ok=True)
+    with FolderLock.taken(out, wait=wait):
+        summary = merge_folders(sources, out)
+        collect(out)
+    print(
+        f"{PROG}: {summary.copied} row(s) copied into {out}, {summary.already_there} already "
+        f"there, {len(summary.refused)} refused, {summary.failed_rows} failed row(s) left out",
+        file=sys.stderr,
+    )
+    for refused in summary.refused:
+        print(f"  {refused.source}: {refused.job_id}: {refused.reason}", file=sys.stderr)
+    return 0 if summary.ok else 1
