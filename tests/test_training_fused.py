@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+
 import pytest
 import torch
 
 from coolchic_core.model.coolchic import CoolChic, Proxy
 from coolchic_core.model.fused import load
-from coolchic_core.presets import ModelConfig
+from coolchic_core.presets import ModelConfig, get_preset
+from tests.fused_checks import (
+    assert_fit_deterministic_and_close_to_pytorch,
+    assert_fused_matches_pytorch,
+    smooth_image,
+)
 
 KERNELS = load()
 pytestmark = pytest.mark.skipif(KERNELS is None, reason="no C++ compiler for the fused kernels")
@@ -28,15 +34,6 @@ def random_model(height, width, config, seed=0):
     return model
 
 
-def loss_and_grads(model, target, kernels):
-    model.kernels = kernels
-    model.zero_grad()
-    out = model(target, Proxy("ste"))
-    (out.mse + 0.01 * out.rate_bits).backward()
-    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
-    return float(out.mse.detach()), float(out.rate_bits.detach()), grads
-
-
 @pytest.mark.parametrize(
     ("height", "width", "config"),
     [
@@ -49,21 +46,8 @@ def loss_and_grads(model, target, kernels):
 )
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fused_matches_pytorch(height, width, config, threads):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        model = random_model(height, width, config)
-        target = torch.rand(3, height * width, generator=torch.Generator().manual_seed(1))
-        mse_t, rate_t, grads_t = loss_and_grads(model, target, None)
-        mse_f, rate_f, grads_f = loss_and_grads(model, target, KERNELS)
-    finally:
-        torch.set_num_threads(previous)
-    assert mse_f == pytest.approx(mse_t, rel=1e-4)
-    assert rate_f == pytest.approx(rate_t, rel=1e-4)
-    for name, grad in grads_t.items():
-        # float32 differences (expm1, the p = CDF - CDF cancellation) stay ~1e-4.
-        error = float((grads_f[name] - grad).norm()) / (float(grad.norm()) + 1e-12)
-        assert error < 2e-3, name
+    model = random_model(height, width, config)
+    assert_fused_matches_pytorch(model, height * width, KERNELS, threads, mse_rel=1e-4)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (5, 3), (37, 45), (64, 48)])
@@ -134,25 +118,5 @@ def soft_round_twice(y, noise, temperature):
 
 
 def test_fit_with_fused_kernels_is_deterministic_and_close_to_pytorch():
-    import dataclasses
-
-    from coolchic_core.presets import get_preset
-    from coolchic_core.training import fit
-
-    rng = np.random.default_rng(0)
-    image = np.clip(rng.random((1, 1, 3)) + 0.1 * rng.standard_normal((24, 40, 3)), 0, 1)
-    image = image.astype(np.float32)
     cfg = dataclasses.replace(get_preset("smoke"), impl="cpp", n_itr=60)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)  # two parts: the order of the partial sums is exercised
-    try:
-        first = fit(image, 0.003, ModelConfig(), cfg, seed=3)
-        second = fit(image, 0.003, ModelConfig(), cfg, seed=3)
-    finally:
-        torch.set_num_threads(1)
-    assert first.impl == "cpp"
-    for key, value in first.state_dict.items():
-        assert torch.equal(value, second.state_dict[key]), key
-    reference = fit(image, 0.003, ModelConfig(), dataclasses.replace(cfg, impl="torch"), seed=3)
-    torch.set_num_threads(previous)
-    assert abs(first.est_psnr_db - reference.est_psnr_db) < 1.0
+    assert_fit_deterministic_and_close_to_pytorch(smooth_image(), ModelConfig(), cfg)

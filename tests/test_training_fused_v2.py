@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,6 +14,12 @@ from coolchic_core.formats.v2.model import ConvCoolChic, fused_mlp_layers
 from coolchic_core.grids import grid_shapes
 from coolchic_core.model.coolchic import Proxy
 from coolchic_core.model.fused import load
+from coolchic_core.presets import get_preset
+from tests.fused_checks import (
+    assert_fit_deterministic_and_close_to_pytorch,
+    assert_fused_matches_pytorch,
+    smooth_image,
+)
 
 KERNELS = load()
 pytestmark = pytest.mark.skipif(KERNELS is None, reason="no C++ compiler for the fused kernels")
@@ -53,15 +58,6 @@ def random_model(height, width, config, seed=0):
     return model
 
 
-def loss_and_grads(model, target, kernels, mode="ste"):
-    model.kernels = kernels
-    model.zero_grad()
-    out = model(target, Proxy(mode), torch.Generator().manual_seed(5))
-    (out.mse + 0.01 * out.rate_bits).backward()
-    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
-    return float(out.mse.detach()), float(out.rate_bits.detach()), grads
-
-
 @pytest.mark.parametrize(
     ("height", "width", "config"),
     [
@@ -76,20 +72,8 @@ def loss_and_grads(model, target, kernels, mode="ste"):
 )
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fused_matches_pytorch(height, width, config, threads):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        model = random_model(height, width, config)
-        target = torch.rand(3, height * width, generator=torch.Generator().manual_seed(1))
-        mse_t, rate_t, grads_t = loss_and_grads(model, target, None)
-        mse_f, rate_f, grads_f = loss_and_grads(model, target, KERNELS)
-    finally:
-        torch.set_num_threads(previous)
-    assert mse_f == pytest.approx(mse_t, rel=1e-5)
-    assert rate_f == pytest.approx(rate_t, rel=1e-4)
-    for name, grad in grads_t.items():
-        error = float((grads_f[name] - grad).norm()) / (float(grad.norm()) + 1e-12)
-        assert error < 2e-3, name
+    model = random_model(height, width, config)
+    assert_fused_matches_pytorch(model, height * width, KERNELS, threads, mse_rel=1e-5)
 
 
 def test_fused_softround_matches_pytorch_with_the_same_noise():
@@ -158,32 +142,6 @@ def test_kernel_refuses_layers_that_do_not_chain():
         KERNELS.conv_synthesis_mse(features, torch.zeros(3, 19), mlp, [])
 
 
-def _image(height=24, width=40):
-    rng = np.random.default_rng(0)
-    image = np.clip(rng.random((1, 1, 3)) + 0.1 * rng.standard_normal((height, width, 3)), 0, 1)
-    return image.astype(np.float32)
-
-
 def test_v2_fit_is_deterministic_and_fused_close_to_pytorch():
-    from coolchic_core.presets import get_preset
-    from coolchic_core.training import fit
-
-    cfg = dataclasses.replace(get_preset("smoke"), n_itr=60)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)  # two parts: the order of the partial sums is exercised
-    try:
-        first = fit(_image(), 0.003, V2Config(), cfg, seed=3)
-        second = fit(_image(), 0.003, V2Config(), cfg, seed=3)
-    finally:
-        torch.set_num_threads(1)
-    assert first.impl == "cpp" and first.backend == "fused-cpp"  # chosen by impl "auto"
-    for key, value in first.state_dict.items():
-        assert torch.equal(value, second.state_dict[key]), key
-    torch_cfg = dataclasses.replace(cfg, impl="torch")
-    reference = fit(_image(), 0.003, V2Config(), torch_cfg, seed=3)
-    reference_again = fit(_image(), 0.003, V2Config(), torch_cfg, seed=3)
-    torch.set_num_threads(previous)
-    assert reference.impl == "torch"
-    for key, value in reference.state_dict.items():
-        assert torch.equal(value, reference_again.state_dict[key]), key
-    assert abs(first.est_psnr_db - reference.est_psnr_db) < 1.0
+    cfg = dataclasses.replace(get_preset("smoke"), n_itr=60)  # impl "auto" chooses the kernels
+    assert_fit_deterministic_and_close_to_pytorch(smooth_image(), V2Config(), cfg)
