@@ -1,7 +1,7 @@
 """Time training iterations (forward, backward, optimizer step) on one image.
 
 `python -m bench.encode_speed --image kodim01.png [--threads 2] [--impl cpp] [--device cuda:0]
-[--format v2]` (the optimizer is the "fast" preset's: Adam for the latents, SOAP for the
+[--format v2] [--profile]` (the optimizer is the "fast" preset's: Adam for the latents, SOAP for the
 MLPs) prints the time of each run, the median, the peak memory, and last
 `encode_ms_per_iteration=<ms>`. The architecture is the default model of `--format`
 (v1: the paper's, `ModelConfig()`; v2: `V2Config()`); the proxy is the "fast" preset's
@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         help="quantization proxy of the timed iterations",
     )
     parser.add_argument("--lmbda", type=float, default=1e-3)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then profile --n-itr more iterations (torch.profiler; eager on CUDA) and print "
+        "the operations that took the most time",
+    )
     parser.add_argument(
         "--format",
         default="v1",
@@ -130,6 +136,20 @@ def _cpu_runs(args, session, model, optimizer, proxy) -> tuple[list[float], list
     return wall, cpu
 
 
+def _profile(args, session, model, optimizer, proxy) -> str:
+    """The table of the operations of --n-itr iterations, most time first (eager on CUDA)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = session.device.startswith("cuda")
+    session.graphs = None
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    _timed(session, model, optimizer, proxy, args.warmup)
+    with profile(activities=activities) as prof:
+        _timed(session, model, optimizer, proxy, args.n_itr)
+    sort_by = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=sort_by, row_limit=12)
+
+
 def _cuda_runs(args, session, model, proxy) -> dict[str, list[float]]:
     """On CUDA: the eager step, then the CUDA graph step, from the same starting model."""
     from coolchic_core.cuda_graphs import StepGraphs
@@ -189,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             runs, cpu_runs = _cpu_runs(
                 args, session, timed, make_optimizer(timed, 1e-3, session.cfg, args.lmbda), proxy
             )
+        if args.profile:
+            profiled = _copy(args, model)
+            optimizer = make_optimizer(profiled, 1e-3, session.cfg, args.lmbda)
+            profile_table = _profile(args, session, profiled, optimizer, proxy)
     impl = "cpp" if session.kernels is not None else "torch"
     compiled = " (torch.compile)" if args.impl == "compile" else ""
     size = f"{image.shape[1]}x{image.shape[0]}"
@@ -205,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         print("runs_cpu_ms_per_iteration=" + ",".join(f"{r:.1f}" for r in cpu_runs))
         print(f"cpu_ms_per_iteration={statistics.median(cpu_runs):.3f}")
         median_ms = statistics.median(runs)
+    if args.profile:
+        print(profile_table)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"peak_memory_mb={peak_mb:.0f}")
     print(f"encode_ms_per_iteration={median_ms:.3f}")

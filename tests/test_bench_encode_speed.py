@@ -40,3 +40,11 @@ def test_times_the_format_model(image_path, capsys, fmt, impl):
 def test_unknown_format_is_refused(image_path, capsys):
     assert main(["--image", image_path, "--format", "v9"]) == 2
     assert "unknown format" in capsys.readouterr().err
+
+
+def test_profile_lists_the_step_s_operations(image_path, capsys):
+    argv = ["--image", image_path, "--threads", "1", "--n-itr", "2", "--runs", "1"]
+    assert main([*argv, "--warmup", "1", "--impl", "torch", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "Self CPU time total" in out
+    assert "aten::" in out  # the PyTorch step's operations, one row each

@@ -82,18 +82,97 @@ void apply_rows(const Sparse& M, const float* src, float* dst, int channels, int
   });
 }
 
-// dst[c][r][x] = sum_k M.val[k] src[c][r][M.idx[k]]   (columns mixed, rows kept)
-void apply_cols(const Sparse& M, const float* src, float* dst, int64_t rows) {
+// The rows [lo, hi) of a Sparse that are one fixed filter: row r = P q + p reads the K
+// inputs STEP q + first[p] + k with the weights w[p][k] of its phase p. The x2 bicubic
+// matrix is one with P = 2, K = 4, STEP = 1 away from the borders; its transpose one with
+// P = 1, K = 8, STEP = 2. Empty (lo == hi) when the matrix has no such rows.
+template <int P, int K, int STEP>
+struct Band {
+  int lo = 0, hi = 0;  // rows, multiples of P
+  int first[P];
+  float w[P][K];
+};
+
+template <int P, int K, int STEP>
+bool band_row_matches(const Sparse& M, const Band<P, K, STEP>& b, int r) {
+  const int p = r % P, start = STEP * (r / P) + b.first[p];
+  if (M.ptr[r + 1] - M.ptr[r] != K) return false;
+  for (int k = 0; k < K; ++k)
+    if (M.idx[M.ptr[r] + k] != start + k || M.val[M.ptr[r] + k] != b.w[p][k]) return false;
+  return true;
+}
+
+// The widest band around the middle row of M (its filter read from the middle rows).
+template <int P, int K, int STEP>
+Band<P, K, STEP> find_band(const Sparse& M) {
+  Band<P, K, STEP> b;
+  const int mid = (M.n_out / (2 * P)) * P;
+  if (mid + P > M.n_out) return b;
+  for (int p = 0; p < P; ++p) {
+    const int r = mid + p;
+    if (M.ptr[r + 1] - M.ptr[r] != K) return b;
+    b.first[p] = M.idx[M.ptr[r]] - STEP * (mid / P);
+    for (int k = 0; k < K; ++k) b.w[p][k] = M.val[M.ptr[r] + k];
+  }
+  auto group_matches = [&](int q) {
+    for (int p = 0; p < P; ++p)
+      if (!band_row_matches(M, b, P * q + p)) return false;
+    return true;
+  };
+  int q_lo = mid / P, q_hi = mid / P;
+  while (q_hi < M.n_out / P && group_matches(q_hi)) ++q_hi;
+  while (q_lo > 0 && group_matches(q_lo - 1)) --q_lo;
+  b.lo = P * q_lo;
+  b.hi = P * q_hi;
+  return b;
+}
+
+// a * b + c as the build contracts `c += a * b`: one rounding where -ffast-math (or
+// -ffp-contract=fast) meets FMA instructions, two otherwise; an explicit std::fma cannot
+// be reordered, so a fixed-length sum of them keeps the order of a loop over k.
+inline float multiply_add(float a, float b, float c) {
+#if defined(__FMA__) && defined(__FAST_MATH__)
+  return std::fma(a, b, c);
+#else
+  return c + a * b;
+#endif
+}
+
+// out[x] = sum_k M.val[k] in[M.idx[k]] for x in [x0, x1), the terms added in M's order.
+inline void sparse_row(const Sparse& M, const float* in, float* out, int x0, int x1) {
+  for (int x = x0; x < x1; ++x) {
+    float acc = 0.0f;
+    for (int k = M.ptr[x]; k < M.ptr[x + 1]; ++k) acc += M.val[k] * in[M.idx[k]];
+    out[x] = acc;
+  }
+}
+
+// The band's rows of one line: the same terms in the same order as sparse_row (so the
+// same floats), with fixed indices the compiler vectorizes over q.
+template <int P, int K, int STEP>
+void band_row(const Band<P, K, STEP>& b, const float* in, float* out) {
+  for (int q = b.lo / P; q < b.hi / P; ++q)
+    for (int p = 0; p < P; ++p) {
+      const float* src = in + STEP * q + b.first[p];
+      float acc = 0.0f;
+      for (int k = 0; k < K; ++k) acc = multiply_add(b.w[p][k], src[k], acc);
+      out[P * q + p] = acc;
+    }
+}
+
+// dst[c][r][x] = sum_k M.val[k] src[c][r][M.idx[k]]   (columns mixed, rows kept); the rows
+// of M in `band` by band_row, the others by sparse_row.
+template <int P, int K, int STEP>
+void apply_cols(const Sparse& M, const Band<P, K, STEP>& band, const float* src, float* dst,
+                int64_t rows) {
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max(M.n_out, 1));
   at::parallel_for(0, rows, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float* in = src + r * M.n_in;
       float* out = dst + r * M.n_out;
-      for (int x = 0; x < M.n_out; ++x) {
-        float acc = 0.0f;
-        for (int k = M.ptr[x]; k < M.ptr[x + 1]; ++k) acc += M.val[k] * in[M.idx[k]];
-        out[x] = acc;
-      }
+      sparse_row(M, in, out, 0, band.lo);
+      band_row(band, in, out);
+      sparse_row(M, in, out, band.hi, M.n_out);
     }
   });
 }
@@ -111,7 +190,7 @@ inline torch::Tensor upsample_cascade(std::vector<torch::Tensor> Y) {
     const Sparse mh = bicubic_matrix(w, W), mv = bicubic_matrix(h, H);
     auto tmp = torch::empty({c, h, W}, U.options());
     auto next = torch::empty({c + 1, H, W}, U.options());
-    apply_cols(mh, U.data_ptr<float>(), tmp.data_ptr<float>(), (int64_t)c * h);
+    apply_cols(mh, find_band<2, 4, 1>(mh), U.data_ptr<float>(), tmp.data_ptr<float>(), (int64_t)c * h);
     apply_rows(mv, tmp.data_ptr<float>(), next.data_ptr<float>() + (int64_t)H * W, c, W);
     next[0].copy_(Y[i]);
     U = next;
