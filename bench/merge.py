@@ -84,7 +84,12 @@ def _merge_row(source: Path, row: dict, out: Path, summary: MergeSummary) -> Non
             reason = f"{out} already has another result for it ({_difference(kept, row)})"
             summary.refused.append(Refused(str(source), job_id, reason))
         return
-    _copy_row(located, out)
+    try:
+        _copy_row(located, out)
+    except OSError as exc:  # a full disk, a file that vanished: this row, not the whole merge
+        reason = f"cannot be copied into {out}: {exc.strerror or exc}"
+        summary.refused.append(Refused(str(source), job_id, reason))
+        return
     summary.copied += 1
 
 
@@ -155,7 +160,10 @@ def main_merge(sources: list[Path], out: Path, wait: bool = False) -> int:
     out = Path(out)
     sources = [Path(s) for s in sources]
     _check_sources(sources, out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create --out {out}: {exc.strerror or exc}") from None
     with FolderLock.taken(out, wait=wait):
         summary = merge_folders(sources, out)
         collect(out)

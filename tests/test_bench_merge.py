@@ -123,3 +123,30 @@ def test_merge_refuses_what_it_cannot_do(tmp_path, images):
     with pytest.raises(InputError, match="runs alone"):
         main(["--merge-from", str(source), "--dry-run", "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
+
+
+def test_a_row_that_cannot_be_written_is_refused_and_the_others_merge(
+    tmp_path, images, capsys, monkeypatch
+):
+    from bench import merge
+
+    source, out = tmp_path / "src", tmp_path / "out"
+    jobs = _jobs(images, source, ["a"])
+    for job in jobs:
+        finish_job(job, data=job.job_id.encode())
+    real_write = merge.atomic_write_bytes
+
+    def full_disk_for_the_first(path, data):
+        if Path(path).name == Path(jobs[0].bitstream).name:
+            raise OSError(28, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(merge, "atomic_write_bytes", full_disk_for_the_first)
+    assert main(["--merge-from", str(source), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "1 row(s) copied" in err[0] and "1 refused" in err[0]
+    assert err[1].endswith(
+        f"{jobs[0].job_id}: cannot be copied into {out}: No space left on device"
+    )
+    assert not rows.row_path(out, jobs[0].job_id).exists()
+    assert plan.split_done(_jobs(images, out, ["a"]))[0] == _jobs(images, out, ["a"])[:1]
