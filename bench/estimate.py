@@ -40,7 +40,7 @@ from bench.jobs import DEFAULT_FORMAT, KIND_CLASSICAL, KIND_DECODE, KIND_ENCODE,
 from bench.schedule import DaskPool
 from coolchic_core.atomic_io import atomic_write_text
 from coolchic_core.errors import InputError
-from coolchic_core.presets import TrainingConfig, get_preset
+from coolchic_core.presets import TrainingConfig, get_preset, recipe
 
 LOGGER = logging.getLogger(__name__)
 
@@ -363,7 +363,7 @@ class PoolMeasure:
             "torch": torch.__version__,
             "pool": self.pool.describe(),
             "size": [probe.height, probe.width],
-            "preset": dataclasses.asdict(get_preset(probe.preset)),
+            "preset": recipe(get_preset(probe.preset)),
             "exhaustive": probe.exhaustive,
             "format": probe.bitstream_format,
             "model": dataclasses.asdict(probe.model_config()),

@@ -32,7 +32,7 @@ from bench.provenance import project_provenance
 from bench.schedule import DEFAULT_JOBS_PER_GPU, DaskPool, LocalPool
 from coolchic_core import formats
 from coolchic_core.errors import InputError
-from coolchic_core.presets import get_preset
+from coolchic_core.presets import get_preset, recipe
 from datasets import Dataset, open_dataset
 from datasets.checksum import sha256_file
 
@@ -256,8 +256,8 @@ def _encode_plan(settings: BenchSettings, dataset: Dataset, provenance: dict) ->
             settings.bitstream_format,
         )
         # The preset's whole recipe is part of the configuration: editing a preset reruns.
-        recipe = json.dumps(dataclasses.asdict(get_preset(settings.preset)), sort_keys=True)
-        return [dataclasses.replace(job, codec_settings=recipe) for job in jobs]
+        recipe_text = json.dumps(recipe(get_preset(settings.preset)), sort_keys=True)
+        return [dataclasses.replace(job, codec_settings=recipe_text) for job in jobs]
     from bench.classical import get_codec
 
     codec = get_codec(settings.codec)

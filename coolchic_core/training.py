@@ -18,6 +18,7 @@ the same weights on every device; the training noise is drawn on the device.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -266,12 +267,21 @@ def _final_ste(session: TrainingSession, model: CoolChic, best: _Best) -> None:
     if cfg.n_itr_final_ste == 0:
         return
     best.restore(model)
-    optimizer = make_optimizer(model, cfg.final_ste_lr, cfg, session.lmbda)
+    optimizer = make_optimizer(model, cfg.final_ste_lr, _final_ste_config(cfg), session.lmbda)
     for index in range(cfg.n_itr_final_ste):
         lr = _cosine(cfg.final_ste_lr, 0.0, index / cfg.n_itr_final_ste)
         session.step(model, optimizer, Proxy("ste"), lr, "ste")
         if (index + 1) % cfg.eval_every == 0 or index + 1 == cfg.n_itr_final_ste:
             best.offer(model, session.evaluate(model))
+
+
+def _final_ste_config(cfg: TrainingConfig) -> TrainingConfig:
+    """The configuration whose optimizer the final phase uses (its latents' own factor)."""
+    if cfg.final_ste_latent_lr_factor is None:
+        return cfg
+    return dataclasses.replace(
+        cfg, latent_lr_factor=cfg.final_ste_latent_lr_factor, latent_lr_exponent=0.0
+    )
 
 
 def image_to_target(image: np.ndarray) -> torch.Tensor:

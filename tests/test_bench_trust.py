@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -421,3 +422,28 @@ def test_an_empty_or_missing_value_makes_a_row_incomplete(tmp_path):
     row = finish_job(job)
     rows.write_row(job.out_dir, {**row, "mse": "", "n_pixels": None})
     assert plan.rerun_reason(job) == "its row lacks n_pixels, mse"
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@needs_kodak
+def test_the_committed_fast_table_resumes_with_this_code():
+    """Its jobs keep their configuration hash: a resumed `make kodak PRESET=fast` skips them."""
+    from bench.runner import BenchSettings, prepare
+
+    out = BENCHMARKS / "kodak-fast"
+    settings = BenchSettings(data_dir=str(KODAK), preset="fast", out=out, download=False)
+    prepared = prepare(settings, take_lock=False)
+    done = {row["job_id"] for row in rows.load_rows(out) if row.get("status") == rows.STATUS_OK}
+    assert done and {job.job_id for job in prepared.skipped} == done
+    assert "its configuration changed" not in prepared.rerun_reasons.values()
+
+
+def test_a_later_field_at_its_default_leaves_the_recipe_as_it_was():
+    from coolchic_core.presets import LATER_FIELDS, get_preset, recipe
+
+    fast = get_preset("fast")
+    assert not set(LATER_FIELDS) & set(recipe(fast))
+    changed = dataclasses.replace(fast, final_ste_latent_lr_factor=1.0)
+    assert recipe(changed)["final_ste_latent_lr_factor"] == 1.0

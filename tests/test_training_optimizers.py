@@ -113,3 +113,31 @@ def test_fast_latent_factor_at_the_paper_lambdas():
     fast = get_preset("fast")
     factors = [latent_lr_factor_at(fast, x) for x in (0.02, 0.004, 0.0005, 0.0001)]
     assert factors == pytest.approx([1.0, 5**0.4, 40**0.4, 200**0.4])
+
+
+@pytest.mark.parametrize(("ste_factor", "expected"), [(None, 3.0), (0.7, 0.7)])
+def test_the_final_straight_through_phase_takes_its_own_latent_factor(
+    monkeypatch, ste_factor, expected
+):
+    import coolchic_core.training as training
+
+    factors = []
+
+    def recording(model, lr, cfg=None, lmbda=None):
+        optimizer = make_optimizer(model, lr, cfg, lmbda)
+        factors.append(optimizer.param_groups[0]["lr_factor"])  # the latents' group
+        return optimizer
+
+    monkeypatch.setattr(training, "make_optimizer", recording)
+    cfg = dataclasses.replace(
+        get_preset("smoke"),
+        latent_lr_factor=1.5,
+        latent_lr_exponent=0.5,
+        final_ste_latent_lr_factor=ste_factor,
+    )
+    image = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    fit(image, 0.005, ModelConfig(), cfg, seed=0)
+    assert factors[:-1] == pytest.approx([3.0] * (len(factors) - 1))  # warm-up, main phase
+    assert factors[-1] == pytest.approx(expected)
+    with pytest.raises(InputError, match="factors must be > 0"):
+        dataclasses.replace(cfg, final_ste_latent_lr_factor=0.0)
