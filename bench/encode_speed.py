@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         action="store_true",
         help="then profile --n-itr more iterations (torch.profiler; eager on CUDA) and print "
-        "the operations that took the most time",
+        "the operations that took the most time (the peak memory then includes the profiler's)",
     )
     parser.add_argument(
         "--format",

@@ -68,7 +68,8 @@ class TrainingConfig:
     parameter is annealed over `noise_parameter`; 1.0 is uniform noise).
     Optional final straight-through phase of `n_itr_final_ste` iterations
     at learning rate `final_ste_lr` (cosine decayed to 0); the latents' factor
-    there is `final_ste_latent_lr_factor`, or the main phase's if None.
+    there is `final_ste_latent_lr_factor` at every lambda, or the main phase's
+    (lambda-dependent) factor if None.
     Warm-up: `n_trial_warmup` fresh initialisations trained for
     `n_itr_warmup` iterations each with the main phase's first settings;
     the best (evaluated with rounding) is trained on.

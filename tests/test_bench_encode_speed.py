@@ -46,5 +46,4 @@ def test_profile_lists_the_step_s_operations(image_path, capsys):
     argv = ["--image", image_path, "--threads", "1", "--n-itr", "2", "--runs", "1"]
     assert main([*argv, "--warmup", "1", "--impl", "torch", "--profile"]) == 0
     out = capsys.readouterr().out
-    assert "Self CPU time total" in out
     assert "aten::" in out  # the PyTorch step's operations, one row each

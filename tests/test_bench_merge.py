@@ -150,3 +150,38 @@ def test_a_row_that_cannot_be_written_is_refused_and_the_others_merge(
     )
     assert not rows.row_path(out, jobs[0].job_id).exists()
     assert plan.split_done(_jobs(images, out, ["a"]))[0] == _jobs(images, out, ["a"])[:1]
+
+
+def test_decoded_pngs_come_along_and_a_source_that_lost_a_file_out_has_is_fine(
+    tmp_path, images, capsys
+):
+    source, out = tmp_path / "src", tmp_path / "out"
+    jobs = _jobs(images, source, ["a"])
+    for job in jobs:
+        row = finish_job(job, data=job.job_id.encode())
+        png = source / "decoded" / f"{job.job_id}.png"
+        png.parent.mkdir(exist_ok=True)
+        png.write_bytes(b"png of " + job.job_id.encode())
+        rows.write_row(source, {**row, "decoded_png": str(png)})
+    assert main(["--merge-from", str(source), "--out", str(out)]) == 0
+    for job in jobs:
+        merged = json.loads(rows.row_path(out, job.job_id).read_text())
+        assert merged["decoded_png"] == str(out / "decoded" / f"{job.job_id}.png")
+        assert Path(merged["decoded_png"]).read_bytes() == b"png of " + job.job_id.encode()
+
+    Path(jobs[0].bitstream).unlink()  # the source lost it; out has it intact
+    capsys.readouterr()
+    assert main(["--merge-from", str(source), "--out", str(out)]) == 0
+    summary = capsys.readouterr().err.splitlines()[0]
+    assert "0 row(s) copied into" in summary and "2 already there, 0 refused" in summary
+
+
+def test_a_row_whose_job_id_is_a_path_is_refused(tmp_path, images, capsys):
+    source, out = tmp_path / "src", tmp_path / "out"
+    job = _jobs(images, source, ["a"])[0]
+    row = finish_job(job)
+    rows.row_path(source, job.job_id).unlink()
+    (source / "rows" / "evil.json").write_text(json.dumps({**row, "job_id": "../../evil"}))
+    assert main(["--merge-from", str(source), "--out", str(out)]) == 1
+    assert "'../../evil' is not a job id" in capsys.readouterr().err
+    assert not (tmp_path / "evil.json").exists()

@@ -89,8 +89,8 @@ void apply_rows(const Sparse& M, const float* src, float* dst, int channels, int
 template <int P, int K, int STEP>
 struct Band {
   int lo = 0, hi = 0;  // rows, multiples of P
-  int first[P];
-  float w[P][K];
+  int first[P] = {};
+  float w[P][K] = {};
 };
 
 template <int P, int K, int STEP>
@@ -127,9 +127,10 @@ Band<P, K, STEP> find_band(const Sparse& M) {
   return b;
 }
 
-// a * b + c as the build contracts `c += a * b`: one rounding where -ffast-math (or
-// -ffp-contract=fast) meets FMA instructions, two otherwise; an explicit std::fma cannot
-// be reordered, so a fixed-length sum of them keeps the order of a loop over k.
+// a * b + c as a -ffast-math build on a CPU with FMA contracts `c += a * b` (one
+// rounding), else with two roundings; an explicit std::fma cannot be reordered, so a
+// fixed-length sum of them keeps the order of a loop over k. Without -ffast-math (the
+// decoder's build) the plain expression is exact IEEE arithmetic in the written order.
 inline float multiply_add(float a, float b, float c) {
 #if defined(__FMA__) && defined(__FAST_MATH__)
   return std::fma(a, b, c);
