@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("datasets.download").setLevel(logging.INFO)  # show downloads as they go
     logging.getLogger("bench.estimate").setLevel(logging.INFO)  # and speed measurements
-    if args.merge_from is not None and (args.verify or args.dry_run):
-        raise InputError("--merge-from runs alone: not with --verify or --dry-run")
+    if args.merge_from is not None:
+        _check_merge_alone(args)
     if args.verify:
         from bench.verify import main_verify
 
@@ -276,6 +276,27 @@ def _print_summary(plan: Plan, summary: Summary) -> None:
         )
     if summary.collected is not None and not summary.collected.average.empty:
         print(summary.collected.average.to_string(index=False))
+
+
+# Options that choose or run jobs (unset by default): --merge-from runs none.
+_JOB_OPTIONS = (
+    "verify",
+    "dry_run",
+    "images",
+    "lambdas",
+    "qualities",
+    "force",
+    "decode_only",
+    "scheduler_address",
+    "save_decoded",
+)
+
+
+def _check_merge_alone(args: argparse.Namespace) -> None:
+    given = [name for name in _JOB_OPTIONS if getattr(args, name) not in (None, False)]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise InputError(f"--merge-from runs alone, without the options of a run ({options})")
 
 
 def _split(text: str | None, option: str) -> list[str] | None:

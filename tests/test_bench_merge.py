@@ -122,6 +122,10 @@ def test_merge_refuses_what_it_cannot_do(tmp_path, images):
         main(["--merge-from", str(source), "--verify", "--out", str(tmp_path / "o")])
     with pytest.raises(InputError, match="runs alone"):
         main(["--merge-from", str(source), "--dry-run", "--out", str(tmp_path / "o")])
+    with pytest.raises(InputError, match=r"the options of a run \(--images, --force\)"):
+        main(
+            ["--merge-from", str(source), "--images", "a", "--force", "--out", str(tmp_path / "o")]
+        )
     assert not (tmp_path / "o").exists()
 
 
