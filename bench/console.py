@@ -1,4 +1,4 @@
-"""What `coolchic bench` prints about time: the estimate, the dry-run listing, the progress.
+"""What `coolchic bench` prints: the estimate, the dry-run listing, the progress, outcomes.
 
 The only bench module that draws (tqdm) or prints; the numbers come from
 bench.estimate and bench.progress.
@@ -17,6 +17,13 @@ REFRESH_S = 5.0  # how often the bar's time left is redrawn between jobs
 BAR_FORMAT = (
     "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} jobs [{elapsed}{postfix}]"  # postfix: ", <left>"
 )
+
+
+def print_outcome(headline: str, details: list[str]) -> None:
+    """A command's summary line, then one indented line per problem, on stderr."""
+    print(headline, file=sys.stderr)
+    for detail in details:
+        print(f"  {detail}", file=sys.stderr)
 
 
 def estimate_line(plan, estimate: PlanEstimate | None, preset_note: str = "") -> str:

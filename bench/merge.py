@@ -23,12 +23,12 @@ interrupted merge or bench left there are removed.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import rows
 from bench.collect import collect
+from bench.console import print_outcome
 from bench.execute import DECODED_DIR
 from bench.jobs import BITSTREAMS_DIR, KIND_DECODE
 from bench.lock import FolderLock, remove_stale_temp_files
@@ -211,11 +211,9 @@ def main_merge(sources: list[Path], out: Path, wait: bool = False) -> int:
         remove_stale_temp_files(out)  # what an interrupted merge or bench left
         summary = merge_folders(sources, out)
         collect(out)
-    print(
+    print_outcome(
         f"{PROG}: {summary.copied} row(s) copied into {out}, {summary.already_there} already "
         f"there, {len(summary.refused)} refused, {summary.failed_rows} failed row(s) left out",
-        file=sys.stderr,
+        [f"{r.source}: {r.job_id}: {r.reason}" for r in summary.refused],
     )
-    for refused in summary.refused:
-        print(f"  {refused.source}: {refused.job_id}: {refused.reason}", file=sys.stderr)
     return 0 if summary.ok else 1

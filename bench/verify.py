@@ -14,11 +14,11 @@ that no bench changes the rows under the check.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import rows
+from bench.console import print_outcome
 from bench.execute import set_torch_threads
 from bench.jobs import BITSTREAMS_DIR, COOLCHIC, KIND_DECODE
 from bench.lock import FolderLock
@@ -141,11 +141,9 @@ def main_verify(
         raise InputError(f"--out {out} holds no result rows (no {rows.ROWS_DIR}/ folder)")
     with FolderLock.taken(out, wait=wait):
         result = verify_folder(out, threads, data_dir)
-    print(
+    print_outcome(
         f"{PROG}: {result.checked} row(s) checked, {len(result.mismatches)} mismatch(es), "
         f"{result.failed_rows} failed row(s) not checked",
-        file=sys.stderr,
+        [f"{m.job_id}: {m.problem}" for m in result.mismatches],
     )
-    for mismatch in result.mismatches:
-        print(f"  {mismatch.job_id}: {mismatch.problem}", file=sys.stderr)
     return 0 if result.ok else 1
