@@ -214,7 +214,7 @@ def _warmup(session: TrainingSession, height: int, width: int) -> CoolChic:
         model = session.new_model(height, width)
         if cfg.n_trial_warmup == 0:
             return model
-        optimizer = make_optimizer(model, cfg.start_lr, cfg, session.lmbda)
+        optimizer = make_optimizer(model, cfg.start_lr, _warmup_config(cfg), session.lmbda)
         proxy = _main_proxy(cfg, 0.0, cfg.start_lr)
         for _ in range(cfg.n_itr_warmup):
             session.step(model, optimizer, proxy, cfg.start_lr, "warmup")
@@ -223,6 +223,20 @@ def _warmup(session: TrainingSession, height: int, width: int) -> CoolChic:
         if loss < best_loss:
             best_model, best_loss = model, loss
     return best_model
+
+
+def _warmup_config(cfg: TrainingConfig) -> TrainingConfig:
+    """The configuration whose optimizer the warm-up trials use (their MLPs' own optimizer).
+
+    SOAP adapts the synthesis within a few steps: on some initialisations it
+    learns to ignore the finest latent grid, still all zeros and masked by the
+    training noise, before that grid carries anything, and the trial that
+    dropped it has the lowest loss after the warm-up (docs/encoder.md, "The
+    warm-up's optimizer").
+    """
+    if cfg.warmup_mlp_optimizer is None:
+        return cfg
+    return dataclasses.replace(cfg, mlp_optimizer=cfg.warmup_mlp_optimizer)
 
 
 def _main_plateau(session: TrainingSession, model: CoolChic, best: _Best) -> None:

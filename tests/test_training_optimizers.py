@@ -141,3 +141,25 @@ def test_the_final_straight_through_phase_takes_its_own_latent_factor(
     assert factors[-1] == pytest.approx(expected)
     with pytest.raises(InputError, match="factors must be > 0"):
         dataclasses.replace(cfg, final_ste_latent_lr_factor=0.0)
+
+
+@pytest.mark.parametrize(
+    ("warmup_optimizer", "expected"), [(None, "SplitOptimizer"), ("adam", "Adam")]
+)
+def test_the_warm_up_trials_take_their_own_mlp_optimizer(monkeypatch, warmup_optimizer, expected):
+    import coolchic_core.training as training
+
+    kinds = []
+
+    def recording(model, lr, cfg=None, lmbda=None):
+        optimizer = make_optimizer(model, lr, cfg, lmbda)
+        kinds.append(type(optimizer).__name__)
+        return optimizer
+
+    monkeypatch.setattr(training, "make_optimizer", recording)
+    cfg = smoke(mlp_optimizer="soap", warmup_mlp_optimizer=warmup_optimizer)
+    fit(np.random.default_rng(0).random((16, 16, 3)).astype(np.float32), 0.005, ModelConfig(), cfg)
+    # One optimizer per warm-up trial, then the main and the final phases': SOAP for the MLPs.
+    assert kinds == [expected] * cfg.n_trial_warmup + ["SplitOptimizer"] * 2
+    with pytest.raises(InputError, match="warmup_mlp_optimizer"):
+        dataclasses.replace(cfg, warmup_mlp_optimizer="sgd")
