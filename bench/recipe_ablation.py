@@ -132,6 +132,8 @@ def run_variant(args) -> None:
                 "format": args.format,
                 "model": args.model,
                 "n_network_parameters": _n_parameters(result),
+                # Finest grid first: a grid at 0 carries nothing (all its latents are zero).
+                "latent_nonzero_fraction": [float((y != 0).mean()) for y in result.latents_int],
             }
             with out.open("a") as stream:
                 stream.write(json.dumps(row) + "\n")

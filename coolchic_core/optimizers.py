@@ -89,16 +89,29 @@ def make_optimizer(model, lr: float, training_config=None, lmbda: float | None =
     latent_ids = {id(p) for p in latents}
     # Every other parameter is a network weight (synthesis, ARM, v2's upsampling).
     mlps = [p for p in model.parameters() if id(p) not in latent_ids]
+    grid_factors = getattr(training_config, "latent_grid_lr_factors", ())
+    groups = _latent_groups(model, latents, latent_lr_factor, grid_factors, lr)
     if mlp_optimizer == "adam":
-        groups = [
-            {"params": latents, "lr_factor": latent_lr_factor, "lr": lr * latent_lr_factor},
-            {"params": mlps, "lr_factor": mlp_lr_factor, "lr": lr * mlp_lr_factor},
-        ]
+        groups.append({"params": mlps, "lr_factor": mlp_lr_factor, "lr": lr * mlp_lr_factor})
         return torch.optim.Adam(groups, lr=lr)
-    latent_adam = torch.optim.Adam(
-        [{"params": latents, "lr_factor": latent_lr_factor}], lr=lr * latent_lr_factor
-    )
+    latent_adam = torch.optim.Adam(groups, lr=lr * latent_lr_factor)
     return SplitOptimizer([latent_adam, _soap(mlps, lr, mlp_lr_factor)])
+
+
+def _latent_groups(model, latents, factor: float, grid_factors, lr: float) -> list[dict]:
+    """The latents' parameter groups: one, or one per grid of `grid_factors` then the rest.
+
+    Grid i (finest first) of `grid_factors` learns at `factor * grid_factors[i]`;
+    the other grids and the per-grid gains at `factor`.
+    """
+    groups = []
+    for grid, grid_factor in zip(model.latents.grids, grid_factors, strict=False):
+        groups.append({"params": [grid], "lr_factor": factor * grid_factor})
+    taken = {id(p) for group in groups for p in group["params"]}
+    groups.append({"params": [p for p in latents if id(p) not in taken], "lr_factor": factor})
+    for group in groups:
+        group["lr"] = lr * group["lr_factor"]
+    return groups
 
 
 def set_learning_rate(optimizer, lr: float) -> None:

@@ -78,7 +78,8 @@ class TrainingConfig:
     Optimizer (coolchic_core.optimizers): Adam for the latents, `mlp_optimizer`
     ("adam" or "soap") for the synthesis and ARM; each group's learning rate
     is the schedule's times `mlp_lr_factor` (MLPs) or, for the latents,
-    `latent_lr_factor * max(1, latent_lr_lambda_ref / lambda) ** latent_lr_exponent`.
+    `latent_lr_factor * max(1, latent_lr_lambda_ref / lambda) ** latent_lr_exponent`,
+    times `latent_grid_lr_factors[i]` for grid i (finest first) of that tuple.
     `impl`: "auto" (fused C++ kernels when they build, else PyTorch),
     "cpp" or "torch".
     """
@@ -107,6 +108,7 @@ class TrainingConfig:
     latent_lr_factor: float = 1.0
     latent_lr_exponent: float = 0.0
     latent_lr_lambda_ref: float = 0.02
+    latent_grid_lr_factors: tuple[float, ...] = ()
     impl: str = "auto"
 
     def __post_init__(self) -> None:
@@ -137,7 +139,12 @@ def _check_training_config(cfg: TrainingConfig) -> None:
         raise InputError(
             f"unknown warmup_mlp_optimizer {cfg.warmup_mlp_optimizer!r} (adam, soap or None)"
         )
-    factors = (cfg.mlp_lr_factor, cfg.latent_lr_factor, cfg.final_ste_latent_lr_factor)
+    factors = (
+        cfg.mlp_lr_factor,
+        cfg.latent_lr_factor,
+        cfg.final_ste_latent_lr_factor,
+        *cfg.latent_grid_lr_factors,
+    )
     if not all(factor is None or factor > 0 for factor in factors):
         raise InputError("learning-rate factors must be > 0")
     if not (cfg.latent_lr_exponent >= 0 and cfg.latent_lr_lambda_ref > 0):
@@ -183,7 +190,7 @@ PRESETS: dict[str, TrainingConfig] = {
 # Fields added after benchmark tables were made, whose default trains as before: left
 # out of `recipe` at that default, so that those tables' jobs keep their configuration
 # hash (bench.runner hashes the recipe) and resume.
-LATER_FIELDS = ("final_ste_latent_lr_factor", "warmup_mlp_optimizer")
+LATER_FIELDS = ("final_ste_latent_lr_factor", "warmup_mlp_optimizer", "latent_grid_lr_factors")
 
 
 def recipe(config: TrainingConfig) -> dict:

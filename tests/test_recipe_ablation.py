@@ -28,6 +28,9 @@ def test_tiny_ablation_runs_with_the_settings_and_resumes(tmp_path, capsys):
     rows = [json.loads(x) for x in (tmp_path / "ab" / "ablation.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and {r["n_iterations"] for r in rows} == {2 * 5 + 20 + 10}
     assert {r["lmbda"] for r in rows} == {0.0001, 0.0005, 0.004, 0.02}
+    for row in rows:  # one fraction per grid, finest first, each in [0, 1]
+        assert len(row["latent_nonzero_fraction"]) == 7
+        assert all(0.0 <= x <= 1.0 for x in row["latent_nonzero_fraction"])
     assert capsys.readouterr().out.startswith("short: mean ")
     assert main(common) == 0  # resumes: nothing added
     assert len((tmp_path / "ab" / "ablation.jsonl").read_text().splitlines()) == 4

@@ -163,3 +163,20 @@ def test_the_warm_up_trials_take_their_own_mlp_optimizer(monkeypatch, warmup_opt
     assert kinds == [expected] * cfg.n_trial_warmup + ["SplitOptimizer"] * 2
     with pytest.raises(InputError, match="warmup_mlp_optimizer"):
         dataclasses.replace(cfg, warmup_mlp_optimizer="sgd")
+
+
+def test_a_grid_factor_scales_that_grid_alone():
+    m = model()
+    cfg = dataclasses.replace(
+        get_preset("smoke"), latent_lr_factor=1.5, latent_grid_lr_factors=(2.0, 0.5)
+    )
+    for name in ("adam", "soap"):
+        optimizer = make_optimizer(m, 1e-2, dataclasses.replace(cfg, mlp_optimizer=name))
+        groups = optimizer.param_groups
+        assert [g["lr_factor"] for g in groups] == pytest.approx([3.0, 0.75, 1.5, 1.0]), name
+        assert groups[0]["params"] == [m.latents.grids[0]]
+        assert groups[1]["params"] == [m.latents.grids[1]]
+        rest = list(m.latents.grids[2:]) + [m.latents.log2_gains]
+        assert ids(groups[2]["params"]) == ids(rest) and len(groups[2]["params"]) == len(rest)
+    with pytest.raises(InputError, match="factors must be > 0"):
+        dataclasses.replace(cfg, latent_grid_lr_factors=(1.0, 0.0))
