@@ -17,7 +17,7 @@
   (Cool-chic 5; Adam during the warm-up trials, under which the finest latent
   grid survives them) and a latent learning rate that grows as lambda falls
   ((0.02 / lambda) ** 0.4 times the schedule's below lambda 0.02: 8.3x at
-  lambda 0.0001), 4x more for the finest grid. The model and the bitstream stay v1.
+  lambda 0.0001). The model and the bitstream stay v1.
 - "medium": the same recipe with 9,000 iterations (2.7x fast's time for v1; a
   768x512 v2 encode in under 15 minutes on one thread at about 90 ms per iteration).
 - "smoke": a few iterations, seconds on a 64x64 image, for tests and CI.
@@ -166,7 +166,6 @@ _FAST = TrainingConfig(
     mlp_optimizer="soap",
     warmup_mlp_optimizer="adam",
     latent_lr_exponent=0.4,
-    latent_grid_lr_factors=(4.0,),
 )
 
 PRESETS: dict[str, TrainingConfig] = {
