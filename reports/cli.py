@@ -89,7 +89,8 @@ def _stdout_table(bd: pd.DataFrame, label: str, method: str) -> str:
             values = f"{row.bd_rate_pct:>+8.1f}%  {row.bd_psnr_db:>+6.2f} dB"
             values += f"  {_pct(row.other_bd_rate_pct):>9}"
             span = f"{row.psnr_min_db:.2f}-{row.psnr_max_db:.2f} dB"
-            lines.append(f"{row.anchor:<{width}}  {values}  {span}")
+            note = f"  ({row.note})" if isinstance(row.note, str) and row.note else ""
+            lines.append(f"{row.anchor:<{width}}  {values}  {span}{note}")
         else:
             lines.append(f"{row.anchor:<{width}}  {'n/a':>9}  {'n/a':>9}  {'n/a':>9}  {row.note}")
     return "\n".join(lines)

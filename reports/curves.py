@@ -32,6 +32,8 @@ RAW_RESULTS_NAME = "raw_results.tsv"
 POINT_KEYS = ("lmbda", "quality")
 COLUMN_ALIASES = {"seq": "seq_name", "lambda": "lmbda"}
 VALUE_COLUMNS = ("rate_bpp", "psnr_db")
+# What an RDCurve keeps per image (`mse` when the table has one, for the mean-mse average).
+PER_IMAGE_COLUMNS = ("seq_name", *VALUE_COLUMNS, "mse")
 # Columns that must hold one value: averaging two codecs or presets together means nothing.
 SINGLE_VALUED = ("codec", "preset")
 AVERAGE_DECIMALS = 4
@@ -50,7 +52,9 @@ class RDCurve:
 
     `points` has columns [key] + rate_bpp, psnr_db (mean of per-image PSNRs),
     psnr_of_mean_mse_db when known (+ n_images); `per_image` has seq_name,
-    [key], rate_bpp, psnr_db, or is None. `psnr_average` names the convention
+    [key], rate_bpp, psnr_db (and mse if known), or is None; `mean_images`
+    names the images the points average when that is known (else all of
+    `per_image`). `psnr_average` names the convention
     that `psnr_db` (the property) gives: PER_IMAGE or MEAN_MSE.
     """
 
@@ -59,6 +63,7 @@ class RDCurve:
     key: str | None = None
     per_image: pd.DataFrame | None = None
     psnr_average: str = PER_IMAGE
+    mean_images: tuple[str, ...] = ()
 
     @property
     def rate_bpp(self) -> np.ndarray:
@@ -77,6 +82,23 @@ class RDCurve:
         if not self.has_average(psnr_average):
             raise ReportError(f"{self.label}: no per-image data for the {psnr_average} average")
         return replace(self, psnr_average=psnr_average)
+
+    @property
+    def images(self) -> list[str]:
+        """Sorted names of the images in the mean points; empty if the rows are unknown."""
+        if self.per_image is None:
+            return []
+        return list(self.mean_images) or sorted(set(self.per_image["seq_name"]))
+
+    def on_images(self, names: list[str]) -> RDCurve:
+        """This curve with its mean points recomputed over the images `names` only."""
+        if self.per_image is None or self.key is None:
+            raise ReportError(f"{self.label}: no per-image rows to average a subset of")
+        rows = self.per_image[self.per_image["seq_name"].isin(names)]
+        if rows.empty:
+            raise ReportError(f"{self.label}: none of the images {', '.join(names[:4])}")
+        points = average_results(rows).sort_values("rate_bpp").reset_index(drop=True)
+        return replace(self, points=points, mean_images=tuple(sorted(names)))
 
     def image_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per image name, its (rate_bpp, psnr_db) arrays sorted by rate; empty if unknown."""
@@ -195,24 +217,43 @@ def format_average_results(average: pd.DataFrame, decimals: int = AVERAGE_DECIMA
 
 
 def curve_from_table(raw: pd.DataFrame, label: str, psnr_average: str = PER_IMAGE) -> RDCurve:
-    """The mean curve (sorted by rate) and the per-image rows of a results table."""
+    """The mean curve (sorted by rate) and the per-image rows of a results table.
+
+    The mean curve averages only the images that have a row at every operating
+    point: a mean over different images at different points is no curve. The
+    others stay in `per_image` (for per-image BD-rates), with a warning.
+    """
     check_psnr_average(psnr_average)
     raw = check_results_table(raw)
     key = point_key(raw)
-    points = average_results(raw).sort_values("rate_bpp").reset_index(drop=True)
-    if points["n_images"].nunique() > 1:
+    if "seq_name" not in raw:
+        points = average_results(raw).sort_values("rate_bpp").reset_index(drop=True)
+        return RDCurve(label, points, key=key, psnr_average=psnr_average)
+    raw = raw.assign(seq_name=raw["seq_name"].astype(str))
+    complete = complete_images(raw, key)
+    if not complete:
+        raise ReportError(f"{label}: no image has a result at every {key}; no mean curve")
+    left_out = sorted(set(raw["seq_name"]) - set(complete))
+    if left_out:
         logger.warning(
-            "%s: the points average different numbers of images (%d to %d); "
-            "some results are missing",
+            "%s: %d image(s) lack some %s values and are left out of the mean curve "
+            "(kept per image): %s",
             label,
-            points["n_images"].min(),
-            points["n_images"].max(),
+            len(left_out),
+            key,
+            ", ".join(left_out[:8]) + (", ..." if len(left_out) > 8 else ""),
         )
-    per_image = None
-    if "seq_name" in raw:
-        per_image = raw[["seq_name", key, *VALUE_COLUMNS]].reset_index(drop=True)
-        per_image["seq_name"] = per_image["seq_name"].astype(str)
-    return RDCurve(label, points, key=key, per_image=per_image, psnr_average=psnr_average)
+    columns = ["seq_name", key, *(c for c in PER_IMAGE_COLUMNS[1:] if c in raw)]
+    per_image = raw[columns]
+    curve = RDCurve(label, pd.DataFrame(), key=key, per_image=per_image.reset_index(drop=True))
+    return replace(curve.on_images(complete), psnr_average=psnr_average)
+
+
+def complete_images(raw: pd.DataFrame, key: str) -> list[str]:
+    """Sorted names of the images with a row at every value of `key` in the table."""
+    n_points = raw[key].nunique()
+    per_image = raw.groupby(raw["seq_name"].astype(str))[key].nunique()
+    return sorted(per_image.index[per_image == n_points])
 
 
 def load_results(

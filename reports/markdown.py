@@ -51,8 +51,10 @@ def _intro(curve: RDCurve, method: str) -> str:
     images = str(counts.max())
     if counts.nunique() > 1:
         images = f"{counts.min()} to {counts.max()} (some results are missing)"
+    left_out = sorted(set(curve.image_curves()) - set(curve.images))
+    left = f" ({', '.join(left_out)} left out: not at every point)" if left_out else ""
     return (
-        f"Curve: mean rate over {images} image(s) at each of the {len(curve.points)} "
+        f"Curve: mean rate over {images} image(s){left} at each of the {len(curve.points)} "
         f"operating points; PSNR: {AVERAGE_TEXT[curve.psnr_average]}, the other "
         "convention's BD values beside (`--psnr-average`). BD-rate: "
         f"{METHOD_TEXT[method]}; "

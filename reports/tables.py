@@ -55,36 +55,72 @@ def bd_table(curve: RDCurve, anchors: list[Anchor], method: str = "pchip") -> pd
     """One row per anchor: BD-rate and BD-PSNR of `curve`'s mean points against it.
 
     In `curve.psnr_average`, with the other convention's BD-rate and BD-PSNR
-    in the `other_*` columns. A pair that cannot be compared (too few points,
-    no overlap...) gets NaNs and the reason in `note`, so that one anchor never
-    hides the others.
+    in the `other_*` columns, both over the images the two curves share (see
+    `_on_same_images`). A pair that cannot be compared (too few points, no
+    overlap, different images...) gets NaNs and the reason in `note`, so that
+    one anchor never hides the others.
     """
     average = curve.psnr_average
     other = MEAN_MSE if average == PER_IMAGE else PER_IMAGE
     rows = []
     for anchor in anchors:
         row = {"anchor": anchor.id, "anchor_name": anchor.name, "psnr_average": average}
-        row.update(_compare_in(anchor, curve, method))
-        alternative = dict.fromkeys(("bd_rate_pct", "bd_psnr_db"), math.nan)
-        if curve.has_average(other):
-            alternative = _compare_in(anchor, curve.averaged(other), method)
-        row["other_psnr_average"] = other
-        row["other_bd_rate_pct"] = alternative["bd_rate_pct"]
-        row["other_bd_psnr_db"] = alternative["bd_psnr_db"]
+        row.update(dict.fromkeys(OTHER_COLUMNS, math.nan), other_psnr_average=other)
+        try:
+            test, reference, images_note = _on_same_images(curve, anchor)
+        except ReportError as exc:
+            logger.warning("no mean-curve BD values against %s: %s", anchor.id, exc)
+            row.update(_failed(len(curve.points), len(anchor.curve.points), method, str(exc)))
+            rows.append(row)
+            continue
+        row.update(_compare_in(reference, test, method, anchor.id, images_note))
+        if test.has_average(other):
+            alternative = _compare_in(reference, test.averaged(other), method, anchor.id, "")
+            row["other_bd_rate_pct"] = alternative["bd_rate_pct"]
+            row["other_bd_psnr_db"] = alternative["bd_psnr_db"]
         rows.append(row)
     return pd.DataFrame(rows, columns=BD_COLUMNS)
 
 
-def _compare_in(anchor: Anchor, curve: RDCurve, method: str) -> dict:
-    """`curve` against `anchor` in the curve's convention (the anchor's as published if unknown)."""
-    reference = anchor.curve
+def _compare_in(
+    reference: RDCurve, curve: RDCurve, method: str, what: str, images_note: str
+) -> dict:
+    """`curve` against `reference` in the curve's convention (else the anchor's as published)."""
     as_published = not reference.has_average(curve.psnr_average)
     if not as_published:
         reference = reference.averaged(curve.psnr_average)
-    result = _compare(reference.rate_bpp, reference.psnr_db, curve, method, anchor.id)
-    if as_published and math.isfinite(result["bd_rate_pct"]):
-        result["note"] = "; ".join(n for n in (result["note"], AS_PUBLISHED_NOTE) if n)
+    result = _compare(reference.rate_bpp, reference.psnr_db, curve, method, what)
+    if math.isfinite(result["bd_rate_pct"]):
+        notes = (result["note"], images_note, AS_PUBLISHED_NOTE if as_published else "")
+        result["note"] = "; ".join(n for n in notes if n)
     return result
+
+
+def _on_same_images(curve: RDCurve, anchor: Anchor) -> tuple[RDCurve, RDCurve, str]:
+    """`curve` and the anchor's curve averaged over the same images, and a note if reduced.
+
+    An anchor with per-image rows is averaged over the images both have; one
+    with only its dataset means is compared only if the curve has as many
+    images (ReportError otherwise: a mean over 8 images against a mean over 24
+    says nothing about the codecs).
+    """
+    ours, theirs = curve.images, anchor.curve.images
+    if not ours:
+        return curve, anchor.curve, ""
+    if theirs:
+        common = sorted(set(ours) & set(theirs))
+        if not common:
+            raise ReportError("no image in common with the anchor")
+        if len(common) == len(ours) == len(theirs):
+            return curve, anchor.curve, ""
+        note = f"on the {len(common)} image(s) both have ({len(ours)} here, {len(theirs)} there)"
+        return curve.on_images(common), anchor.curve.on_images(common), note
+    if anchor.image_count is not None and len(ours) != anchor.image_count:
+        raise ReportError(
+            f"the anchor has only its mean over {anchor.image_count} images and these results "
+            f"cover {len(ours)}: compare per image or complete the run"
+        )
+    return curve, anchor.curve, ""
 
 
 def per_image_bd_table(
@@ -121,15 +157,21 @@ def table_to_tsv(table: pd.DataFrame) -> str:
 
 
 def _compare(anchor_rate, anchor_psnr, curve: RDCurve, method: str, what: str) -> dict:
-    base = {"method": method, "n_points": len(curve.points), "n_points_anchor": len(anchor_rate)}
     try:
         result = compare_curves(anchor_rate, anchor_psnr, curve.rate_bpp, curve.psnr_db, method)
     except ReportError as exc:
         logger.warning("no BD values against %s: %s", what, exc)
-        nans = dict.fromkeys(RESULT_COLUMNS[:6], math.nan)
-        return {**nans, **base, "note": str(exc)}
+        return _failed(len(curve.points), len(anchor_rate), method, str(exc))
     note = _coverage_note(result.psnr_max_db - result.psnr_min_db, curve)
-    return {**asdict(result), "note": note}
+    base = {"method": method, "n_points": len(curve.points), "n_points_anchor": len(anchor_rate)}
+    return {**asdict(result), **base, "note": note}
+
+
+def _failed(n_points: int, n_points_anchor: int, method: str, reason: str) -> dict:
+    """The result columns of a pair that has no BD values: NaNs and the reason."""
+    nans = dict.fromkeys(RESULT_COLUMNS[:6], math.nan)
+    base = {"method": method, "n_points": n_points, "n_points_anchor": n_points_anchor}
+    return {**nans, **base, "note": reason}
 
 
 def _coverage_note(overlap_db: float, curve: RDCurve) -> str:

@@ -138,5 +138,18 @@ def test_missing_results_are_visible(tmp_path, caplog):
         "a\t0.004\t0.2\t29.0\n",
     )
     curve = load_results(tmp_path)
-    assert curve.points["n_images"].tolist() == [1, 2]
-    assert "different numbers of images (1 to 2)" in caplog.text
+    # b has no result at 0.004: a mean over a at one point and a, b at the other is no curve.
+    assert curve.points["n_images"].tolist() == [1, 1]
+    assert curve.images == ["a"]
+    assert sorted(curve.image_curves()) == ["a", "b"]
+    assert "1 image(s) lack some lmbda values and are left out of the mean curve" in caplog.text
+    assert "b" in caplog.text.splitlines()[-1]
+
+
+def test_no_complete_image_means_no_curve(tmp_path):
+    _write(
+        tmp_path / "raw_results.tsv",
+        "seq_name\tlmbda\trate_bpp\tpsnr_db\na\t0.001\t0.5\t33.0\nb\t0.004\t0.2\t29.0\n",
+    )
+    with pytest.raises(ReportError, match="no image has a result at every lmbda"):
+        load_results(tmp_path)

@@ -32,6 +32,8 @@ from reports.curves import (
 from reports.errors import ReportError
 
 DEFAULT_ANCHORS = ("hm", "bmshj2018-hyperprior", "vtm", "coolchic-v1")
+# How many images a published mean averages, per dataset (an anchor file may say `n_images`).
+DATASET_IMAGES = {"kodak": 24}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ class Anchor:
     curve: RDCurve
     family: str = ""
     note: str = ""
+    n_images: int | None = None
+
+    @property
+    def image_count(self) -> int | None:
+        """How many images the anchor's mean points average (None if unknown)."""
+        return len(self.curve.images) or self.n_images
 
 
 def available_anchors() -> list[str]:
@@ -89,6 +97,7 @@ def anchor_from_dict(data: dict) -> Anchor:
         curve=curve,
         family=data.get("family", ""),
         note=data.get("note", ""),
+        n_images=data.get("n_images", DATASET_IMAGES.get(data.get("dataset", ""))),
     )
 
 
