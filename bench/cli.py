@@ -188,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("datasets.download").setLevel(logging.INFO)  # show downloads as they go
     logging.getLogger("bench.estimate").setLevel(logging.INFO)  # and speed measurements
     if args.merge_from is not None:
-        _check_merge_alone(args)
+        _check_alone(args, "merge_from")
     if args.verify:
+        _check_alone(args, "verify")
         from bench.verify import main_verify
 
         data_dir = None if args.data_dir is None else Path(args.data_dir)
@@ -278,9 +279,10 @@ def _print_summary(plan: Plan, summary: Summary) -> None:
         print(summary.collected.average.to_string(index=False))
 
 
-# Options that choose or run jobs (unset by default): --merge-from runs none.
+# Options that choose or run jobs (unset by default): --merge-from and --verify run none.
 _JOB_OPTIONS = (
     "verify",
+    "merge_from",
     "dry_run",
     "images",
     "lambdas",
@@ -292,11 +294,13 @@ _JOB_OPTIONS = (
 )
 
 
-def _check_merge_alone(args: argparse.Namespace) -> None:
-    given = [name for name in _JOB_OPTIONS if getattr(args, name) not in (None, False)]
+def _check_alone(args: argparse.Namespace, mode: str) -> None:
+    """InputError if `mode` (merge_from, verify) comes with options of a run it would ignore."""
+    given = [n for n in _JOB_OPTIONS if n != mode and getattr(args, n) not in (None, False)]
     if given:
         options = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise InputError(f"--merge-from runs alone, without the options of a run ({options})")
+        flag = "--" + mode.replace("_", "-")
+        raise InputError(f"{flag} runs alone, without the options of a run ({options})")
 
 
 def _split(text: str | None, option: str) -> list[str] | None:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import torch
 
 from coolchic_core.errors import InputError
-
-MLP_OPTIMIZERS = ("adam", "soap")
+from coolchic_core.presets import MLP_OPTIMIZERS
 
 
 class SplitOptimizer:

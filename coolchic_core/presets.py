@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from coolchic_core.context import n_context
 from coolchic_core.errors import InputError
 
+# The optimizers of the synthesis and ARM weights (coolchic_core.optimizers builds them).
+MLP_OPTIMIZERS = ("adam", "soap")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -133,11 +136,12 @@ def _check_training_config(cfg: TrainingConfig) -> None:
         raise InputError("n_trial_warmup must be >= 0")
     if not cfg.start_lr > 0:
         raise InputError(f"start_lr must be > 0, got {cfg.start_lr}")
-    if cfg.mlp_optimizer not in ("adam", "soap"):
-        raise InputError(f"unknown mlp_optimizer {cfg.mlp_optimizer!r} (adam or soap)")
-    if cfg.warmup_mlp_optimizer not in (None, "adam", "soap"):
+    names = " or ".join(MLP_OPTIMIZERS)
+    if cfg.mlp_optimizer not in MLP_OPTIMIZERS:
+        raise InputError(f"unknown mlp_optimizer {cfg.mlp_optimizer!r} ({names})")
+    if cfg.warmup_mlp_optimizer not in (None, *MLP_OPTIMIZERS):
         raise InputError(
-            f"unknown warmup_mlp_optimizer {cfg.warmup_mlp_optimizer!r} (adam, soap or None)"
+            f"unknown warmup_mlp_optimizer {cfg.warmup_mlp_optimizer!r} ({names}, or None)"
         )
     factors = (
         cfg.mlp_lr_factor,

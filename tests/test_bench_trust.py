@@ -192,6 +192,13 @@ def test_a_row_that_cannot_be_written_becomes_a_failed_job(tmp_path, monkeypatch
 
 
 @pytest.mark.skipif(not REFERENCE.is_dir(), reason="needs ../shared reference data")
+def test_verify_refuses_the_options_of_a_run_it_would_ignore(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"--verify runs alone, .* \(--images, --lambdas\)"):
+        main(["--verify", "--images", "kodim01", "--lambdas", "0.02", "--out", str(out)])
+    assert not out.exists()
+
+
 @needs_kodak
 def test_verify_decodes_every_bitstream_and_lists_mismatches(tmp_path, capsys):
     bitstream = tmp_path / "kodim23-lambda02.bin"
