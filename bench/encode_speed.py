@@ -4,7 +4,8 @@
 [--format v2] [--profile]` (the optimizer is the "fast" preset's: Adam for the latents, SOAP for the
 MLPs) prints the time of each run, the median, the peak memory, and last
 `encode_ms_per_iteration=<ms>`. The architecture is the default model of `--format`
-(v1: the paper's, `ModelConfig()`; v2: `V2Config()`); the proxy is the "fast" preset's
+(v1: the paper's, `ModelConfig()`; v2: `V2Config()`), changed by each `--model
+FIELD=VALUE` as in `bench.recipe_ablation`; the proxy is the "fast" preset's
 soft rounding. On the CPU it also prints `cpu_ms_per_iteration=`, the process's CPU time
 (all its threads) per iteration: with one thread, what to compare when other jobs share
 the cores (the wall time then grows with their load).
@@ -66,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         help="bitstream format whose default model is trained: v1 (default) or v2",
     )
     parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change of the format's default model, as in bench.recipe_ablation (repeatable)",
+    )
+    parser.add_argument(
         "--device",
         default="cpu",
         help="cpu (default), auto, cuda or cuda:N",
@@ -73,16 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _session(args, image, device: str):
+def _session(args, image, device: str, model_config):
     import torch
 
-    from coolchic_core import formats
     from coolchic_core.presets import get_preset
     from coolchic_core.training import TrainingSession, image_to_target, select_kernels
 
     impl = "torch" if args.impl == "compile" else args.impl
     cfg = dataclasses.replace(get_preset("fast"), impl=impl)
-    model_config = formats.get(args.format).default_model_config()
     generator = torch.Generator().manual_seed(0)
     target = image_to_target(image).to(device)
     session = TrainingSession(target, args.lmbda, model_config, cfg, generator, None)
@@ -179,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    from coolchic_core import devices, formats
+    from bench.recipe_ablation import model_config as changed_model
+    from coolchic_core import devices
     from coolchic_core.errors import InputError
     from coolchic_core.image_io import read_image, rgb8_to_float
     from coolchic_core.model.coolchic import Proxy
@@ -187,15 +194,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         device = devices.resolve_device(args.device)
-        formats.get(args.format)
-    except InputError as exc:
+        model_config = changed_model(args.format, args.model)
+    except (InputError, TypeError, ValueError) as exc:
         print(f"bench.encode_speed: error: {exc}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
     image = rgb8_to_float(read_image(args.image))
     with devices.training_context(device):
         setup_start = time.perf_counter()
-        session, model = _session(args, image, device)
+        session, model = _session(args, image, device, model_config)
         proxy = Proxy(args.proxy)
         first = _copy(args, model)
         first_ms = _timed(
@@ -217,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     compiled = " (torch.compile)" if args.impl == "compile" else ""
     size = f"{image.shape[1]}x{image.shape[0]}"
     print(f"image={args.image} size={size} threads={args.threads} format={args.format}")
+    if args.model:
+        print("model_changes=" + ";".join(args.model).replace(" ", ""))
     print(f"device={device} device_name={devices.device_name(device)}")
     wait_policy = os.environ.get("OMP_WAIT_POLICY")
     print(f"impl={impl}{compiled} proxy={args.proxy} OMP_WAIT_POLICY={wait_policy}")

@@ -78,11 +78,12 @@ def _model_value(field: str, value):
     return value
 
 
-def _model_config(args):
+def model_config(format_name: str, settings: list[str]):
+    """The default model of `format_name` changed by each 'FIELD=VALUE' of `settings`."""
     from coolchic_core import formats
 
-    changes = {f: _model_value(f, v) for f, v in (parse_setting(t) for t in args.model)}
-    return dataclasses.replace(formats.get(args.format).default_model_config(), **changes)
+    changes = {f: _model_value(f, v) for f, v in (parse_setting(t) for t in settings)}
+    return dataclasses.replace(formats.get(format_name).default_model_config(), **changes)
 
 
 def _done(path: Path) -> set[tuple]:
@@ -107,7 +108,7 @@ def run_variant(args) -> None:
     from coolchic_core.training import fit
 
     torch.set_num_threads(args.threads)
-    config, model_config = _config(args), _model_config(args)
+    config, architecture = _config(args), model_config(args.format, args.model)
     out = Path(args.out) / "ablation.jsonl"
     done = _done(out)
     for image_id in args.images.split(","):
@@ -116,7 +117,7 @@ def run_variant(args) -> None:
             if (args.name, image_id, lmbda, args.crop) in done:
                 continue
             start = time.perf_counter()
-            result = fit(crop, lmbda, model_config, config, seed=args.seed)
+            result = fit(crop, lmbda, architecture, config, seed=args.seed)
             row = {
                 "variant": args.name,
                 "image": image_id,

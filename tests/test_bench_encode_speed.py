@@ -42,6 +42,14 @@ def test_unknown_format_is_refused(image_path, capsys):
     assert "unknown format" in capsys.readouterr().err
 
 
+def test_a_changed_model_is_timed_and_a_bad_change_refused(image_path, capsys):
+    argv = ["--image", image_path, "--threads", "1", "--n-itr", "1", "--runs", "1", "--warmup", "0"]
+    assert main([*argv, "--format", "v2", "--model", "latent_n_grids=3"]) == 0
+    assert _printed(capsys)["model_changes"] == "latent_n_grids=3"
+    assert main([*argv, "--format", "v2", "--model", "no_such_field=3"]) == 2
+    assert "no_such_field" in capsys.readouterr().err
+
+
 def test_profile_lists_the_step_s_operations(image_path, capsys):
     argv = ["--image", image_path, "--threads", "1", "--n-itr", "2", "--runs", "1"]
     assert main([*argv, "--warmup", "1", "--impl", "torch", "--profile"]) == 0

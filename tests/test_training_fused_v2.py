@@ -38,6 +38,15 @@ WIDE = V2Config(
         ConvLayer(3, 3, residual=True, relu=False),
     ),
 )
+# The synthesis at 40 channels (7-40-3: shapes compiled in the kernel).
+SYN40 = V2Config(
+    synthesis=(
+        ConvLayer(40, 1),
+        ConvLayer(3, 1, relu=False),
+        ConvLayer(3, 3, residual=True),
+        ConvLayer(3, 3, residual=True, relu=False),
+    )
+)
 ONLY_1X1 = V2Config(latent_n_grids=2, layers_arm=(), synthesis=(ConvLayer(3, 1, relu=False),))
 # Starts with a 3x3 layer: not the fused kernel's layout, so its synthesis runs in PyTorch.
 NOT_FUSED = V2Config(synthesis=(ConvLayer(4, 3), ConvLayer(3, 1, relu=False)))
@@ -65,6 +74,7 @@ def random_model(height, width, config, seed=0):
         (1, 1, V2Config()),
         (5, 2, V2Config()),
         (64, 48, V2Config()),
+        (23, 19, SYN40),
         (20, 33, WIDE),
         (3, 17, ONLY_1X1),
         (11, 14, NOT_FUSED),

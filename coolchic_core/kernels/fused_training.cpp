@@ -94,8 +94,11 @@ inline void layer_bwd_generic(int DI, int DO, const float* __restrict W, const v
   }
 }
 
-// v1 (synthesis 7-12-12-3, ARM 12-12-12-2), then v2 (synthesis 7-24-3, ARM 12-16-16-2).
-#define FIXED_SHAPES(X) X(7, 12) X(12, 12) X(12, 3) X(12, 2) X(7, 24) X(24, 3) X(12, 16) X(16, 16) X(16, 2)
+// v1 (synthesis 7-12-12-3, ARM 12-12-12-2), v2 (synthesis 7-24-3, ARM 12-16-16-2), then v2's
+// synthesis at 40 channels (7-40-3), the width of later Cool-chic releases.
+#define FIXED_SHAPES(X)                                                                           \
+  X(7, 12) X(12, 12) X(12, 3) X(12, 2) X(7, 24) X(24, 3) X(12, 16) X(16, 16) X(16, 2) X(7, 40) \
+      X(40, 3)
 
 inline void fwd_any(int DI, int DO, const float* W, const float* b, const vfloat* a, vfloat* z,
                     bool residual, bool hidden) {
