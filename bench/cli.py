@@ -31,6 +31,7 @@ from bench.schedule import DEFAULT_JOBS_PER_GPU
 from coolchic_cli.parsing import OneLineArgumentParser
 from coolchic_core import formats
 from coolchic_core.errors import InputError
+from coolchic_core.limits import threads_problem
 
 PROG = "coolchic bench"
 
@@ -57,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="coolchic (default), or a classical codec: hevc, avif, jxl, webp, jpeg",
     )
     data.add_argument(
-        "--lambdas", help=f"comma list (default: the paper's {','.join(map(str, PAPER_LAMBDAS))})"
+        "--lambdas",
+        help=f"comma list (default: the paper's {','.join(map(str, PAPER_LAMBDAS))}; with "
+        "--decode-only, every lambda of the folder)",
     )
     data.add_argument(
         "--qualities", help="comma list of qualities for --codec (default: its ladder)"
@@ -73,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=formats.available(),
         help=f"bitstream format of the COOL-CHIC encodes (default {DEFAULT_FORMAT})",
     )
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--seed", type=int, help="training seed of COOL-CHIC encodes (default 0)")
     data.add_argument(
         "--decode-only",
         type=Path,
@@ -93,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers",
         type=int,
-        help="local worker processes on CPU (default: one per core, one thread each)",
+        help="local worker processes on CPU (default: one per core, one thread each; "
+        "beside GPUs, with --devices all: 1)",
     )
     run.add_argument(
         "--devices",
@@ -148,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run",
         action="store_true",
-        help="list the jobs to run and to skip with their estimated times; write nothing",
+        help="list the jobs to run and to skip with their estimated times; write nothing "
+        "under --out (a first estimate on a machine measures its encode speed and caches it "
+        "in ~/.cache/coolchic/bench-speed.json)",
     )
     return parser
 
@@ -158,6 +164,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         raise InputError("--qualities goes with a classical --codec; COOL-CHIC uses --lambdas")
     if args.lambdas and args.codec != COOLCHIC:
         raise InputError(f"--lambdas is for COOL-CHIC; {args.codec} takes --qualities")
+    _check_training_options(args)
     devices = resolve_devices(args.devices, local=not args.scheduler_address)
     return BenchSettings(
         dataset=args.dataset,
@@ -168,7 +175,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         qualities=_parse_list(args.qualities, naming.parse_quality, "--qualities"),
         preset=resolve_preset(args.preset, devices)[0],
         bitstream_format=args.format,
-        seed=args.seed,
+        seed=0 if args.seed is None else args.seed,
         out=args.out,
         workers=default_workers(devices) if args.workers is None else args.workers,
         devices=devices,
@@ -183,14 +190,25 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     )
 
 
+def _check_training_options(args: argparse.Namespace) -> None:
+    """--preset and --seed choose how COOL-CHIC trains: refused where nothing trains."""
+    trains = args.codec == COOLCHIC and args.decode_only is None
+    given = [f"--{n}" for n in ("preset", "seed") if getattr(args, n) not in (None, AUTO)]
+    if given and not trains:
+        what = "--decode-only" if args.decode_only is not None else f"--codec {args.codec}"
+        options = " and ".join(given)
+        raise InputError(f"{options}: options of COOL-CHIC training; {what} trains nothing")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.getLogger("datasets.download").setLevel(logging.INFO)  # show downloads as they go
     logging.getLogger("bench.estimate").setLevel(logging.INFO)  # and speed measurements
     if args.merge_from is not None:
-        _check_alone(args, "merge_from")
+        _check_alone(args, parser, "merge_from")
     if args.verify:
-        _check_alone(args, "verify")
+        _check_alone(args, parser, "verify")
         from bench.verify import main_verify
 
         data_dir = None if args.data_dir is None else Path(args.data_dir)
@@ -279,28 +297,27 @@ def _print_summary(plan: Plan, summary: Summary) -> None:
         print(summary.collected.average.to_string(index=False))
 
 
-# Options that choose or run jobs (unset by default): --merge-from and --verify run none.
-_JOB_OPTIONS = (
-    "verify",
-    "merge_from",
-    "dry_run",
-    "images",
-    "lambdas",
-    "qualities",
-    "force",
-    "decode_only",
-    "scheduler_address",
-    "save_decoded",
-)
+# What --merge-from and --verify use beside --out; every other option is refused with them.
+_ALONE_OPTIONS = {
+    "merge_from": ("merge_from", "out", "wait", "no_progress"),
+    "verify": ("verify", "out", "wait", "no_progress", "threads", "data_dir"),
+}
 
 
-def _check_alone(args: argparse.Namespace, mode: str) -> None:
-    """InputError if `mode` (merge_from, verify) comes with options of a run it would ignore."""
-    given = [n for n in _JOB_OPTIONS if n != mode and getattr(args, n) not in (None, False)]
+def _check_alone(args: argparse.Namespace, parser: argparse.ArgumentParser, mode: str) -> None:
+    """InputError if `mode` (merge_from, verify) comes with an option it would ignore."""
+    given = [
+        name
+        for name, value in vars(args).items()
+        if name not in _ALONE_OPTIONS[mode] and value != parser.get_default(name)
+    ]
     if given:
         options = ", ".join("--" + name.replace("_", "-") for name in given)
         flag = "--" + mode.replace("_", "-")
         raise InputError(f"{flag} runs alone, without the options of a run ({options})")
+    problem = threads_problem(args.threads)
+    if problem:
+        raise InputError(problem)
 
 
 def _split(text: str | None, option: str) -> list[str] | None:

@@ -23,22 +23,49 @@ import tempfile
 import time
 from pathlib import Path
 
+from coolchic_cli.parsing import OneLineArgumentParser
+
 STAGES = ("header_nn", "latents", "upsampling", "synthesis", "output")
+DEFAULT_LMBDA = 0.002
+DEFAULT_PATTERN = "kodim*-lambda*.bin"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.decode_speed", description=__doc__)
+    parser = OneLineArgumentParser(prog="python -m bench.decode_speed", description=__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--bitstreams", type=Path, help="folder of .bin files (v1 or v2)")
     source.add_argument(
         "--encode-v2", nargs="+", type=Path, metavar="IMAGE", help="encode these as v2 first"
     )
-    parser.add_argument("--lmbda", type=float, default=0.002, help="lambda of --encode-v2")
-    parser.add_argument("--pattern", default="kodim*-lambda*.bin", help="glob of files to decode")
+    parser.add_argument("--lmbda", type=float, help="lambda of --encode-v2 (default 0.002)")
+    parser.add_argument(
+        "--pattern", help="glob of the files of --bitstreams to decode (default kodim*-lambda*.bin)"
+    )
     parser.add_argument("--limit", type=int, default=24, help="decode at most this many files")
     parser.add_argument("--repeats", type=int, default=1, help="decodes per file")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     return parser
+
+
+def _check(args) -> None:
+    """InputError for options that do not go together or counts that would time nothing."""
+    from coolchic_core.errors import InputError
+    from coolchic_core.limits import threads_problem
+
+    problem = threads_problem(args.threads)
+    if problem:
+        raise InputError(problem)
+    for option, value in (("--limit", args.limit), ("--repeats", args.repeats)):
+        if value < 1:
+            raise InputError(f"{option} must be at least 1, got {value}")
+    if args.encode_v2 and args.pattern is not None:
+        raise InputError("--pattern chooses files of --bitstreams, not of --encode-v2")
+    if args.bitstreams and args.lmbda is not None:
+        raise InputError("--lmbda is the lambda of --encode-v2; --bitstreams are encoded already")
+    if args.pattern is not None and Path(args.pattern).is_absolute():
+        raise InputError(f"--pattern is a glob inside --bitstreams, not a path: {args.pattern}")
+    if args.lmbda is not None and not 0 < args.lmbda < 1:
+        raise InputError(f"--lmbda must be between 0 and 1, got {args.lmbda}")
 
 
 def _original_median_s(files: list[Path]) -> float | None:
@@ -156,17 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.encode_v2:
-        with tempfile.TemporaryDirectory() as folder:
-            encode_v2(args.encode_v2, args.lmbda, Path(folder))
-            return _bench(sorted(Path(folder).glob("*-v2.bin"))[: args.limit], args, torch)
-    files = sorted(args.bitstreams.glob(args.pattern))[: args.limit]
-    if not files:
-        print(f"no bitstream matches {args.bitstreams / args.pattern}", file=sys.stderr)
+    from coolchic_core.errors import CoolChicError
+
+    try:
+        _check(args)
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        if args.encode_v2:
+            with tempfile.TemporaryDirectory() as folder:
+                encode_v2(args.encode_v2, args.lmbda or DEFAULT_LMBDA, Path(folder))
+                return _bench(sorted(Path(folder).glob("*-v2.bin"))[: args.limit], args, torch)
+        pattern = args.pattern or DEFAULT_PATTERN
+        files = sorted(args.bitstreams.glob(pattern))[: args.limit]
+        if not files:
+            raise CoolChicError(f"no bitstream matches {args.bitstreams / pattern}")
+        return _bench(files, args, torch)
+    except CoolChicError as exc:
+        print(f"python -m bench.decode_speed: error: {exc}", file=sys.stderr)
         return 2
-    return _bench(files, args, torch)
 
 
 def _bench(files: list[Path], args, torch) -> int:

@@ -37,5 +37,5 @@ def resolve_preset(preset: str, devices: list[str]) -> tuple[str, str]:
 
 
 def default_workers(devices: list[str]) -> int:
-    """One worker per core on CPU; with GPUs the devices set the slots and this is unused."""
+    """One worker per core on CPU; with GPUs, 1: the CPU workers beside them (--devices all)."""
     return available_cores() if devices == ["cpu"] else 1

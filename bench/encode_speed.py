@@ -34,9 +34,11 @@ import statistics
 import sys
 import time
 
+from coolchic_cli.parsing import OneLineArgumentParser
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.encode_speed", description=__doc__)
+    parser = OneLineArgumentParser(prog="python -m bench.encode_speed", description=__doc__)
     parser.add_argument("--image", required=True, help="image file (768x512 for the target)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--n-itr", type=int, default=20, help="iterations per timed run")
@@ -179,6 +181,23 @@ def _print_cuda(runs: dict[str, list[float]]) -> float:
     return statistics.median(runs.get("graph", runs["eager"]))
 
 
+def _check_counts(args) -> None:
+    """InputError for a count or lambda that would time nothing or fail half-way."""
+    from coolchic_core.errors import InputError
+    from coolchic_core.limits import threads_problem
+
+    problem = threads_problem(args.threads)
+    if problem:
+        raise InputError(problem)
+    for option, value, least in (("--n-itr", args.n_itr, 1), ("--runs", args.runs, 1)):
+        if value < least:
+            raise InputError(f"{option} must be at least {least}, got {value}")
+    if args.warmup < 0:
+        raise InputError(f"--warmup must be >= 0, got {args.warmup}")
+    if not 0 < args.lmbda < 1:
+        raise InputError(f"--lmbda must be between 0 and 1, got {args.lmbda}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; print one line per setting, the runs, the median and peak memory."""
     args = _parser().parse_args(argv)
@@ -193,13 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     from coolchic_core.optimizers import make_optimizer
 
     try:
+        _check_counts(args)
         device = devices.resolve_device(args.device)
         model_config = changed_model(args.format, args.model)
+        image = rgb8_to_float(read_image(args.image))
     except (InputError, TypeError, ValueError) as exc:
         print(f"bench.encode_speed: error: {exc}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    image = rgb8_to_float(read_image(args.image))
     with devices.training_context(device):
         setup_start = time.perf_counter()
         session, model = _session(args, image, device, model_config)

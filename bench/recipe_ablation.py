@@ -28,11 +28,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from coolchic_cli.parsing import OneLineArgumentParser
+
 PAPER_LAMBDAS = (0.0001, 0.0005, 0.004, 0.02)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.recipe_ablation", description=__doc__)
+    parser = OneLineArgumentParser(prog="python -m bench.recipe_ablation", description=__doc__)
     parser.add_argument("--out", required=True, help="folder of ablation.jsonl")
     parser.add_argument("--name", help="variant name (required unless only --compare)")
     parser.add_argument("--preset", default="fast")
@@ -87,10 +89,37 @@ def model_config(format_name: str, settings: list[str]):
 
 
 def _done(path: Path) -> set[tuple]:
+    """The (variant, image, lambda, crop) of the fits in `path`; a torn last line is skipped."""
     if not path.is_file():
         return set()
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # an interrupted append: that fit runs again
     return {(r["variant"], r["image"], r["lmbda"], r["crop"]) for r in rows}
+
+
+def _inputs(args) -> tuple[list[Path], list[float]]:
+    """The image files and lambdas of a run, all checked before the first fit."""
+    from coolchic_core.errors import InputError
+    from coolchic_core.limits import threads_problem
+
+    problem = threads_problem(args.threads)
+    if problem:
+        raise InputError(problem)
+    paths = [Path(args.data_dir) / f"{name}.png" for name in args.images.split(",")]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise InputError(f"no such image file: {', '.join(missing)}")
+    try:
+        lambdas = [float(x) for x in args.lambdas.split(",")]
+    except ValueError:
+        raise InputError(f"--lambdas wants numbers, got {args.lambdas!r}") from None
+    if not all(0 < lmbda < 1 for lmbda in lambdas):
+        raise InputError(f"--lambdas must be between 0 and 1, got {args.lambdas}")
+    return paths, lambdas
 
 
 def _crop(path: Path, side: int):
@@ -103,41 +132,47 @@ def _crop(path: Path, side: int):
 
 
 def run_variant(args) -> None:
+    """Fit every (image, lambda) of `args` not yet in ablation.jsonl and append its row."""
     import torch
 
     from coolchic_core.training import fit
 
-    torch.set_num_threads(args.threads)
+    paths, lambdas = _inputs(args)
     config, architecture = _config(args), model_config(args.format, args.model)
+    torch.set_num_threads(args.threads)
     out = Path(args.out) / "ablation.jsonl"
     done = _done(out)
-    for image_id in args.images.split(","):
-        crop = _crop(Path(args.data_dir) / f"{image_id}.png", args.crop)
-        for lmbda in (float(x) for x in args.lambdas.split(",")):
-            if (args.name, image_id, lmbda, args.crop) in done:
+    for path in paths:
+        crop = _crop(path, args.crop)
+        for lmbda in lambdas:
+            if (args.name, path.stem, lmbda, args.crop) in done:
                 continue
             start = time.perf_counter()
             result = fit(crop, lmbda, architecture, config, seed=args.seed)
-            row = {
-                "variant": args.name,
-                "image": image_id,
-                "lmbda": lmbda,
-                "crop": args.crop,
-                "rate_bpp": result.est_rate_latent_bpp,
-                "psnr_db": result.est_psnr_db,
-                "loss": result.est_loss,
-                "n_iterations": result.n_iterations,
-                "fit_time_s": time.perf_counter() - start,
-                "ms_per_iteration": 1e3 * result.training_time_s / max(result.n_iterations, 1),
-                "settings": args.set,
-                "format": args.format,
-                "model": args.model,
-                "n_network_parameters": _n_parameters(result),
-                # Finest grid first: a grid at 0 carries nothing (all its latents are zero).
-                "latent_nonzero_fraction": [float((y != 0).mean()) for y in result.latents_int],
-            }
+            row = _row(args, path.stem, lmbda, result, time.perf_counter() - start)
             with out.open("a") as stream:
                 stream.write(json.dumps(row) + "\n")
+
+
+def _row(args, image_id: str, lmbda: float, result, fit_time_s: float) -> dict:
+    return {
+        "variant": args.name,
+        "image": image_id,
+        "lmbda": lmbda,
+        "crop": args.crop,
+        "rate_bpp": result.est_rate_latent_bpp,
+        "psnr_db": result.est_psnr_db,
+        "loss": result.est_loss,
+        "n_iterations": result.n_iterations,
+        "fit_time_s": fit_time_s,
+        "ms_per_iteration": 1e3 * result.training_time_s / max(result.n_iterations, 1),
+        "settings": args.set,
+        "format": args.format,
+        "model": args.model,
+        "n_network_parameters": _n_parameters(result),
+        # Finest grid first: a grid at 0 carries nothing (all its latents are zero).
+        "latent_nonzero_fraction": [float((y != 0).mean()) for y in result.latents_int],
+    }
 
 
 def _n_parameters(result) -> int:

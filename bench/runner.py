@@ -32,6 +32,7 @@ from bench.provenance import project_provenance
 from bench.schedule import DEFAULT_JOBS_PER_GPU, DaskPool, LocalPool
 from coolchic_core import formats
 from coolchic_core.errors import InputError
+from coolchic_core.limits import seed_problem, threads_problem
 from coolchic_core.presets import get_preset, recipe
 from datasets import Dataset, open_dataset
 from datasets.checksum import sha256_file
@@ -202,14 +203,13 @@ def _row_of(job: Job, outcome) -> dict:
 
 
 def _check(settings: BenchSettings) -> None:
-    if settings.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {settings.seed}")
+    problem = seed_problem(settings.seed) or threads_problem(settings.threads)
+    if problem:
+        raise InputError(problem)
     if settings.workers < 1:
         raise InputError(f"--workers must be at least 1, got {settings.workers}")
     if settings.jobs_per_gpu < 1:
         raise InputError(f"--jobs-per-gpu must be at least 1, got {settings.jobs_per_gpu}")
-    if settings.threads is not None and settings.threads < 1:
-        raise InputError(f"--threads must be at least 1, got {settings.threads}")
     if settings.out.exists() and not settings.out.is_dir():
         raise InputError(f"--out {settings.out} exists and is not a folder")
     check_points(settings.lambdas, "--lambdas")

@@ -36,9 +36,12 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `coolchic` console script."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if not args or args[0] in ("-h", "--help"):
+    if not args:
+        print(_usage(), file=sys.stderr)
+        return EXIT_USAGE
+    if args[0] in ("-h", "--help"):
         print(_usage())
-        return 0 if args else EXIT_USAGE
+        return 0
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:
         print(f"coolchic: unknown command '{name}'\n{_usage()}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from coolchic_cli.parsing import OneLineArgumentParser
@@ -20,12 +21,13 @@ def decode_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_output_path(path: Path) -> None:
-    from coolchic_core.atomic_io import check_writable_target
+def check_png_output(path: Path, option: str = "-o") -> None:
+    """InputError unless `path` can be written and is named *.png (the decoded image's format)."""
+    from coolchic_core.atomic_io import check_output_path
 
-    check_writable_target(path)
+    check_output_path(path)
     if path.suffix.lower() != ".png":
-        raise InputError(f"the decoded image is written as PNG: name it *.png, not {path.name}")
+        raise InputError(f"{option}: the decoded image is a PNG: name it *.png, not {path.name}")
 
 
 def decode_main(argv: list[str] | None = None) -> int:
@@ -35,7 +37,9 @@ def decode_main(argv: list[str] | None = None) -> int:
     from coolchic_core.image_io import write_png
 
     output = Path(args.output)
-    _check_output_path(output)
+    check_png_output(output)
+    if os.path.realpath(args.input) == os.path.realpath(output):
+        raise InputError(f"-o {output} is the bitstream itself (-i)")
     write_png(output, decode(args.input))
     return 0
 

@@ -9,11 +9,18 @@ import os
 import sys
 from pathlib import Path
 
+from coolchic_cli.codec import check_png_output
 from coolchic_cli.parsing import OneLineArgumentParser
-from coolchic_core.atomic_io import atomic_write_bytes, atomic_write_text, check_writable_target
+from coolchic_core.atomic_io import atomic_write_all, check_output_path
 from coolchic_core.devices import device_name, resolve_device
 from coolchic_core.errors import InputError
-from coolchic_core.limits import MAX_LATENT_GRIDS, MAX_N_CTX_ROWCOL
+from coolchic_core.limits import (
+    MAX_LATENT_GRIDS,
+    MAX_N_CTX_ROWCOL,
+    seed_problem,
+    threads_problem,
+)
+from coolchic_core.presets import get_preset
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -88,8 +95,10 @@ def _check_args(args) -> None:
         raise InputError(f"--lmbda must be a positive number, got {args.lmbda}")
     if args.start_lr is not None and not (math.isfinite(args.start_lr) and args.start_lr > 0):
         raise InputError(f"--start_lr must be a positive number, got {args.start_lr}")
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    problem = threads_problem(args.threads) or seed_problem(args.seed)
+    if problem:
+        raise InputError(problem)
+    get_preset(args.preset)
     _check_architecture_options(args)
     args.device = resolve_device(args.device)
     _check_outputs(args)
@@ -127,7 +136,10 @@ def _check_outputs(args) -> None:
         value = getattr(args, name)
         if value is None:
             continue
-        check_writable_target(Path(value))
+        if name == "decoded_img_path":
+            check_png_output(Path(value), "--decoded_img_path")
+        else:
+            check_output_path(Path(value))
         real = os.path.realpath(value)
         if real in seen:
             raise InputError(f"--{name} {value} is the same file as {seen[real]}")
@@ -165,12 +177,12 @@ def results_text(metrics: dict) -> str:
     return ",".join(names) + "\n" + ",".join(f"{metrics[n]}" for n in names) + "\n"
 
 
-def _save_model(path: str, fitted) -> None:
+def _model_bytes(fitted) -> bytes:
     import torch
 
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in fitted.state_dict.items()}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,23 +222,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_outputs(args, result) -> None:
-    """Write every requested file; if one fails, remove those this run wrote."""
-    from coolchic_core.image_io import write_png
+    """Write every requested file, all or none: a failure leaves the earlier files as they were."""
+    from coolchic_core.image_io import encode_png
 
-    writers = {
-        "output": lambda path: atomic_write_bytes(path, result.bitstream),
-        "decoded_img_path": lambda path: write_png(path, result.decoded.rgb8),
-        "model_save_path": lambda path: _save_model(path, result.fit),
-        "enc_results_path": lambda path: atomic_write_text(path, results_text(result.metrics)),
+    contents = {
+        "output": lambda: result.bitstream,
+        "decoded_img_path": lambda: encode_png(result.decoded.rgb8),
+        "model_save_path": lambda: _model_bytes(result.fit),
+        "enc_results_path": lambda: results_text(result.metrics).encode("utf-8"),
     }
-    written = []
-    try:
-        for name in OUTPUT_OPTIONS:
-            path = getattr(args, name)
-            if path is not None:
-                writers[name](path)
-                written.append(path)
-    except BaseException:
-        for path in written:
-            Path(path).unlink(missing_ok=True)
-        raise
+    chosen = {name: getattr(args, name) for name in OUTPUT_OPTIONS}
+    atomic_write_all({Path(path): contents[name]() for name, path in chosen.items() if path})

@@ -18,6 +18,25 @@ MAX_N_CTX_ROWCOL = 8
 # that asks for more is refused before anything is allocated.
 MAX_DECODE_MULTIPLICATIONS = 4096 * 4096 * 2000
 
+# Run options: torch.manual_seed takes a signed 64-bit integer; more threads than this
+# is a typing error on any machine of today.
+MAX_SEED = 2**63 - 1
+MAX_THREADS = 1024
+
+
+def seed_problem(seed: int, option: str = "--seed") -> str | None:
+    """Why `seed` is refused (outside 0 .. MAX_SEED), or None."""
+    if not 0 <= seed <= MAX_SEED:
+        return f"{option} must be between 0 and 2**63 - 1, got {seed}"
+    return None
+
+
+def threads_problem(threads: int | None, option: str = "--threads") -> str | None:
+    """Why a thread count is refused (outside 1 .. MAX_THREADS; None means the default)."""
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        return f"{option} must be between 1 and {MAX_THREADS}, got {threads}"
+    return None
+
 
 def image_size_problem(height: int, width: int) -> str | None:
     """Why an image of this size is refused (by the encoder and by every decoder), or None."""

@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_anchors:
+        if args.results or args.out or args.anchors_from:
+            parser.error("--list-anchors lists the shipped anchors and writes no report")
         print(_anchor_list())
         return 0
     if not args.results:

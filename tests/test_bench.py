@@ -183,6 +183,13 @@ def test_progress_log_is_throttled(caplog):
         (["--decode-only", "/nonexistent-folder"], "is not a folder"),
         (["--codec", "jpeg", "--format", "v2"], "--format is for COOL-CHIC encodes"),
         (["--decode-only", "/tmp", "--format", "v2"], "decoding finds it from the bytes"),
+        (["--seed", str(2**63)], "--seed must be between 0 and 2\\*\\*63 - 1"),
+        (["--threads", "100000"], "--threads must be between 1 and 1024"),
+        (["--codec", "jpeg", "--preset", "fast"], "--preset: options of COOL-CHIC training"),
+        (["--decode-only", "/tmp", "--seed", "3"], "--seed: .*--decode-only trains nothing"),
+        (["--verify", "--devices", "cpu"], "--verify runs alone, .*\\(--devices\\)"),
+        (["--verify", "--threads", "0"], "--threads must be between 1 and 1024"),
+        (["--merge-from", "/tmp", "--threads", "2"], "--merge-from runs alone, .*--threads"),
     ],
 )
 def test_cli_refuses_bad_options(tmp_path, argv, message):
@@ -196,3 +203,13 @@ def test_cli_errors_are_one_line_through_the_dispatcher(tmp_path, capsys):
     status = coolchic_main(["bench", "--dataset", "nowhere", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and err[0].startswith("coolchic bench: error:")
+
+
+def test_coolchic_without_a_command_prints_its_usage_on_stderr(capsys):
+    from coolchic_cli import main as coolchic_main
+
+    assert coolchic_main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("usage: coolchic <command>")
+    assert coolchic_main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: coolchic <command>")

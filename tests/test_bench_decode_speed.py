@@ -57,3 +57,26 @@ def test_bench_decode_times_v2_bitstreams_it_encodes(tmp_path, capsys):
     breakdown = next(line for line in lines if line.startswith("stage_ms_median "))
     assert [item.split("=")[0] for item in breakdown.split()[1:]] == list(decode_speed.STAGES)
     assert lines[-1].startswith("decode_s_median=")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--repeats", "0"], "--repeats must be at least 1"),
+        (["--limit", "-1"], "--limit must be at least 1"),
+        (["--threads", "-1"], "--threads must be between 1"),
+        (["--lmbda", "0.01"], "--lmbda is the lambda of --encode-v2"),
+        (["--pattern", "/abs/*.bin"], "--pattern is a glob inside --bitstreams"),
+    ],
+)
+def test_bench_decode_refuses_options_that_time_nothing(tmp_path, capsys, options, message):
+    assert decode_speed.main(["--bitstreams", str(tmp_path), *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_corrupt_bitstream_is_one_line(tmp_path, capsys):
+    (tmp_path / "kodim01-lambda02.bin").write_bytes(b"\x00\x30" + bytes(40))
+    assert decode_speed.main(["--bitstreams", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m bench.decode_speed: error: ") and len(err.splitlines()) == 1

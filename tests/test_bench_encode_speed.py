@@ -50,6 +50,22 @@ def test_a_changed_model_is_timed_and_a_bad_change_refused(image_path, capsys):
     assert "no_such_field" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--runs", "0", "--runs must be at least 1"),
+        ("--n-itr", "0", "--n-itr must be at least 1"),
+        ("--threads", "0", "--threads must be between 1"),
+        ("--lmbda", "-5", "--lmbda must be between 0 and 1"),
+        ("--image", "/nonexistent.png", "no such image"),
+    ],
+)
+def test_counts_and_inputs_are_checked_before_timing(image_path, capsys, option, value, message):
+    assert main(["--image", image_path, option, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
 def test_profile_lists_the_step_s_operations(image_path, capsys):
     argv = ["--image", image_path, "--threads", "1", "--n-itr", "2", "--runs", "1"]
     assert main([*argv, "--warmup", "1", "--impl", "torch", "--profile"]) == 0

@@ -159,3 +159,12 @@ def test_header_asking_for_too_much_work_is_refused(tmp_path, capsys):
 def test_output_must_be_a_png(tmp_path, capsys):
     status, err, output = _run_decode(tmp_path, _reference_bytes(), capsys, "out.jpg")
     assert status == 2 and "png" in err.lower() and not output.exists()
+
+
+def test_the_output_cannot_be_the_bitstream(tmp_path, capsys):
+    source = tmp_path / "a.png"  # a bitstream, named as the user wished
+    source.write_bytes(_reference_bytes())
+    status = main(["decode", "-i", str(source), "-o", str(source)])
+    err = capsys.readouterr().err
+    assert status == 2 and "is the bitstream itself" in err
+    assert source.read_bytes() == _reference_bytes()

@@ -204,6 +204,14 @@ def test_cli_refuses_bad_outputs_and_models_before_training(tmp_path, crop, caps
         (["-i", str(source), "-o", str(tmp_path / "a.bin"), "--layers_arm", "65"], "maximum"),
         (["-i", str(source), "-o", str(tmp_path / "a.bin"), "--threads", "0"], "threads"),
         (["-i", str(source), "-o", str(tmp_path / "a.bin"), "--start_lr", "inf"], "start_lr"),
+        (["-i", str(source), "-o", str(tmp_path / "a.bin"), "--seed", str(2**64)], "seed"),
+        (["-i", str(source), "-o", str(tmp_path / "a.bin"), "--threads", "99999"], "threads"),
+        # A folder where no file can be created: found before training, not after.
+        (["-i", str(source), "-o", "/proc/coolchic-test.bin"], "cannot write"),
+        (
+            ["-i", str(source), "-o", str(tmp_path / "a.bin"), "--decoded_img_path", "d.jpg"],
+            "name it *.png",
+        ),
     ]
     for args, word in cases:
         status = main(["encode", "--preset", "smoke", "--quiet", *args])
@@ -211,6 +219,31 @@ def test_cli_refuses_bad_outputs_and_models_before_training(tmp_path, crop, caps
         assert status == 2 and word in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not (tmp_path / "a.bin").exists()
     assert read_image(source).shape == (16, 16, 3)
+
+
+def test_a_failed_output_leaves_every_earlier_file_as_it_was(tmp_path, crop, monkeypatch):
+    from coolchic_cli import encode_command
+    from coolchic_core import atomic_io
+
+    source = tmp_path / "in.png"
+    Image.fromarray(crop[:16, :16]).save(source)
+    bitstream = tmp_path / "a.bin"
+    bitstream.write_bytes(b"the bitstream of an earlier run")
+    results = tmp_path / "a.txt"
+    real_write = atomic_io._write_temporary
+
+    def full_disk_for_the_results(target, data):
+        if target == results:
+            raise atomic_io.InputError(f"cannot write {target}: No space left on device")
+        return real_write(target, data)
+
+    monkeypatch.setattr(atomic_io, "_write_temporary", full_disk_for_the_results)
+    args = ["-i", str(source), "-o", str(bitstream), "--enc_results_path", str(results)]
+    with pytest.raises(atomic_io.InputError, match="No space left"):
+        encode_command.main([*args, "--preset", "smoke", "--quiet", "--n_itr", "2"])
+    assert bitstream.read_bytes() == b"the bitstream of an earlier run"
+    assert not results.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "in.png"]
 
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path, capsys):

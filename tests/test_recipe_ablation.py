@@ -83,3 +83,25 @@ def test_a_v2_synthesis_is_given_as_layer_tuples(tmp_path):
     synthesis_parameters = (7 * 8 + 8) + (8 * 3 + 3) + (3 * 3 * 9 + 3)
     arm_parameters = (12 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2)
     assert row["n_network_parameters"] - synthesis_parameters - arm_parameters in range(0, 64)
+
+
+def test_every_input_is_checked_before_the_first_fit(tmp_path, capsys):
+    write_png(tmp_path / "img.png", (kodak_crop(32) * 255).round().astype(np.uint8))
+    common = ["--out", str(tmp_path / "ab"), "--data-dir", str(tmp_path), "--name", "x"]
+    common += ["--preset", "smoke", "--crop", "32"]
+    assert main([*common, "--images", "img,nope"]) == 2
+    assert "no such image file" in capsys.readouterr().err
+    assert main([*common, "--images", "img", "--lambdas", "0.01,2"]) == 2
+    assert "--lambdas must be between 0 and 1" in capsys.readouterr().err
+    assert main([*common, "--images", "img", "--threads", "0"]) == 2
+    assert "--threads must be between 1" in capsys.readouterr().err
+    assert not (tmp_path / "ab" / "ablation.jsonl").exists()
+
+
+def test_a_torn_last_line_is_fitted_again(tmp_path):
+    from bench.recipe_ablation import _done
+
+    row = {"variant": "a", "image": "img", "lmbda": 0.02, "crop": 32}
+    path = tmp_path / "ablation.jsonl"
+    path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "lmbda": 0.004})[:20])
+    assert _done(path) == {("a", "img", 0.02, 32)}

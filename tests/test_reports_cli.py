@@ -153,6 +153,12 @@ def test_too_few_points_are_reported_not_fatal(tmp_path):
     assert (tmp_path / "rd_curve.png").exists()
 
 
+def test_list_anchors_refuses_the_options_of_a_report(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        report_main(["--list-anchors", "--results", str(tmp_path)])
+    assert exit_info.value.code == 2
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
