@@ -166,6 +166,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         raise InputError(f"--lambdas is for COOL-CHIC; {args.codec} takes --qualities")
     _check_training_options(args)
     devices = resolve_devices(args.devices, local=not args.scheduler_address)
+    _check_run_options(args, devices)
     return BenchSettings(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -198,6 +199,31 @@ def _check_training_options(args: argparse.Namespace) -> None:
         what = "--decode-only" if args.decode_only is not None else f"--codec {args.codec}"
         options = " and ".join(given)
         raise InputError(f"{options}: options of COOL-CHIC training; {what} trains nothing")
+
+
+def _check_run_options(args: argparse.Namespace, devices: list[str]) -> None:
+    """Options of where jobs run that these devices, this dataset or a dry run would ignore."""
+    if args.scheduler_address and (
+        args.workers is not None or args.jobs_per_gpu != DEFAULT_JOBS_PER_GPU
+    ):
+        raise InputError(
+            "--workers and --jobs-per-gpu start local workers; with --scheduler-address the "
+            "cluster's workers run the jobs"
+        )
+    if args.jobs_per_gpu != DEFAULT_JOBS_PER_GPU and not any(d.startswith("cuda") for d in devices):
+        raise InputError(f"--jobs-per-gpu: no GPU among the devices ({','.join(devices)})")
+    if args.wait and args.dry_run:
+        raise InputError("--wait waits for another bench on --out; a dry run does not take --out")
+    if args.data_dir is not None and _is_folder_dataset(args.dataset):
+        raise InputError(
+            f"--data-dir is where a named dataset lives; --dataset {args.dataset} is a folder"
+        )
+
+
+def _is_folder_dataset(name: str) -> bool:
+    from datasets.registry import known_names
+
+    return name not in known_names() and Path(name).expanduser().is_dir()
 
 
 def main(argv: list[str] | None = None) -> int:

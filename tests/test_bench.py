@@ -190,6 +190,10 @@ def test_progress_log_is_throttled(caplog):
         (["--verify", "--devices", "cpu"], "--verify runs alone, .*\\(--devices\\)"),
         (["--verify", "--threads", "0"], "--threads must be between 1 and 1024"),
         (["--merge-from", "/tmp", "--threads", "2"], "--merge-from runs alone, .*--threads"),
+        (["--devices", "cpu", "--jobs-per-gpu", "2"], "--jobs-per-gpu: no GPU among"),
+        (["--scheduler-address", "tcp://h:1", "--workers", "2"], "the cluster's workers run"),
+        (["--dry-run", "--wait"], "a dry run does not take --out"),
+        (["--dataset", "/tmp"], "--dataset /tmp is a folder"),
     ],
 )
 def test_cli_refuses_bad_options(tmp_path, argv, message):
