@@ -77,7 +77,9 @@ class TrainingConfig:
     Warm-up: `n_trial_warmup` fresh initialisations trained for
     `n_itr_warmup` iterations each with the main phase's first settings,
     their MLPs by `warmup_mlp_optimizer` (None: `mlp_optimizer`); the best
-    (evaluated with rounding) is trained on.
+    (evaluated with rounding) is trained on. With `n_warmup_survivors` k > 0,
+    a second stage (Cool-chic 5's two-stage warm-up) trains the k best trials
+    `n_itr_warmup_survivors` more iterations each before the best is chosen.
     Optimizer (coolchic_core.optimizers): Adam for the latents, `mlp_optimizer`
     ("adam" or "soap") for the synthesis and ARM; each group's learning rate
     is the schedule's times `mlp_lr_factor` (MLPs) or, for the latents,
@@ -107,6 +109,8 @@ class TrainingConfig:
     final_ste_latent_lr_factor: float | None = None
     mlp_optimizer: str = "adam"
     warmup_mlp_optimizer: str | None = None
+    n_warmup_survivors: int = 0
+    n_itr_warmup_survivors: int = 0
     mlp_lr_factor: float = 1.0
     latent_lr_factor: float = 1.0
     latent_lr_exponent: float = 0.0
@@ -120,7 +124,9 @@ class TrainingConfig:
     @property
     def n_itr_planned(self) -> int:
         """Iterations planned: warm-up trials, main phase (maximum), final phase."""
-        return self.n_trial_warmup * self.n_itr_warmup + self.n_itr + self.n_itr_final_ste
+        warmup = self.n_trial_warmup * self.n_itr_warmup
+        warmup += self.n_warmup_survivors * self.n_itr_warmup_survivors
+        return warmup + self.n_itr + self.n_itr_final_ste
 
 
 def _check_training_config(cfg: TrainingConfig) -> None:
@@ -134,6 +140,8 @@ def _check_training_config(cfg: TrainingConfig) -> None:
         raise InputError("iteration counts must be >= 0")
     if cfg.n_trial_warmup < 0:
         raise InputError("n_trial_warmup must be >= 0")
+    if not (0 <= cfg.n_warmup_survivors <= cfg.n_trial_warmup and cfg.n_itr_warmup_survivors >= 0):
+        raise InputError("n_warmup_survivors must be between 0 and n_trial_warmup")
     if not cfg.start_lr > 0:
         raise InputError(f"start_lr must be > 0, got {cfg.start_lr}")
     names = " or ".join(MLP_OPTIMIZERS)
@@ -194,7 +202,13 @@ PRESETS: dict[str, TrainingConfig] = {
 # Fields added after benchmark tables were made, whose default trains as before: left
 # out of `recipe` at that default, so that those tables' jobs keep their configuration
 # hash (bench.runner hashes the recipe) and resume.
-LATER_FIELDS = ("final_ste_latent_lr_factor", "warmup_mlp_optimizer", "latent_grid_lr_factors")
+LATER_FIELDS = (
+    "final_ste_latent_lr_factor",
+    "warmup_mlp_optimizer",
+    "latent_grid_lr_factors",
+    "n_warmup_survivors",
+    "n_itr_warmup_survivors",
+)
 
 
 def recipe(config: TrainingConfig) -> dict:

@@ -207,22 +207,38 @@ def _main_proxy(cfg: TrainingConfig, fraction: float, lr: float) -> Proxy:
 
 
 def _warmup(session: TrainingSession, height: int, width: int) -> CoolChic:
-    """Train `n_trial_warmup` fresh models briefly; return the best (v1 recipe)."""
+    """Train `n_trial_warmup` fresh models briefly (then the survivors more); return the best."""
     cfg = session.cfg
-    best_model, best_loss = None, math.inf
-    for trial in range(max(cfg.n_trial_warmup, 1)):
-        model = session.new_model(height, width)
-        if cfg.n_trial_warmup == 0:
-            return model
-        optimizer = make_optimizer(model, cfg.start_lr, _warmup_config(cfg), session.lmbda)
-        proxy = _main_proxy(cfg, 0.0, cfg.start_lr)
-        for _ in range(cfg.n_itr_warmup):
-            session.step(model, optimizer, proxy, cfg.start_lr, "warmup")
-        loss = session.evaluate(model).loss
-        logger.debug("warm-up trial %d: loss %.6g", trial, loss)
-        if loss < best_loss:
-            best_model, best_loss = model, loss
-    return best_model
+    if cfg.n_trial_warmup == 0:
+        return session.new_model(height, width)
+    trials = [_warmup_trial(session, height, width) for _ in range(cfg.n_trial_warmup)]
+    for index, (loss, _, _) in enumerate(trials):
+        logger.debug("warm-up trial %d: loss %.6g", index, loss)
+    if cfg.n_warmup_survivors > 0:
+        survivors = sorted(trials, key=lambda trial: trial[0])[: cfg.n_warmup_survivors]
+        trials = [
+            _train_on(session, model, opt, cfg.n_itr_warmup_survivors)
+            for _, model, opt in survivors
+        ]
+    return min(trials, key=lambda trial: trial[0])[1]
+
+
+def _warmup_trial(session: TrainingSession, height: int, width: int):
+    """(loss, model, optimizer) of a fresh model after `n_itr_warmup` iterations."""
+    model = session.new_model(height, width)
+    optimizer = make_optimizer(
+        model, session.cfg.start_lr, _warmup_config(session.cfg), session.lmbda
+    )
+    return _train_on(session, model, optimizer, session.cfg.n_itr_warmup)
+
+
+def _train_on(session: TrainingSession, model: CoolChic, optimizer, n_itr: int):
+    """(loss, model, optimizer) after `n_itr` warm-up iterations at the starting settings."""
+    cfg = session.cfg
+    proxy = _main_proxy(cfg, 0.0, cfg.start_lr)
+    for _ in range(n_itr):
+        session.step(model, optimizer, proxy, cfg.start_lr, "warmup")
+    return session.evaluate(model).loss, model, optimizer
 
 
 def _warmup_config(cfg: TrainingConfig) -> TrainingConfig:

@@ -94,6 +94,21 @@ def test_fit_outputs_have_the_documented_shapes_and_types():
     np.testing.assert_array_equal(model.latents.integers()[2].numpy(), result.latents_int[2])
 
 
+def test_a_two_stage_warm_up_trains_the_survivors_further():
+    cfg = dataclasses.replace(
+        smoke(), n_trial_warmup=3, n_warmup_survivors=2, n_itr_warmup_survivors=4
+    )
+    seen: list[TrainingProgress] = []
+    result = fit(kodak_crop(16), 0.004, ModelConfig(), cfg, progress=seen.append)
+    warmup = [p for p in seen if p.phase == "warmup"]
+    assert len(warmup) == 3 * cfg.n_itr_warmup + 2 * 4
+    assert result.n_iterations == cfg.n_itr_planned == len(seen)
+    one_stage = fit(kodak_crop(16), 0.004, ModelConfig(), smoke())
+    assert one_stage.n_iterations == smoke().n_itr_planned
+    with pytest.raises(InputError, match="n_warmup_survivors"):
+        dataclasses.replace(cfg, n_warmup_survivors=4)
+
+
 def test_fit_is_deterministic_for_a_seed():
     image = kodak_crop(20)
     first = fit(image, 0.001, ModelConfig(), smoke(), seed=5)
