@@ -30,6 +30,7 @@ from bench.runner import PAPER_LAMBDAS, BenchSettings, Plan, Summary, execute, p
 from bench.schedule import DEFAULT_JOBS_PER_GPU
 from coolchic_cli.parsing import OneLineArgumentParser
 from coolchic_core import formats
+from coolchic_core.devices import is_cuda
 from coolchic_core.errors import InputError
 from coolchic_core.limits import threads_problem
 
@@ -210,7 +211,7 @@ def _check_run_options(args: argparse.Namespace, devices: list[str]) -> None:
             "--workers and --jobs-per-gpu start local workers; with --scheduler-address the "
             "cluster's workers run the jobs"
         )
-    if args.jobs_per_gpu != DEFAULT_JOBS_PER_GPU and not any(d.startswith("cuda") for d in devices):
+    if args.jobs_per_gpu != DEFAULT_JOBS_PER_GPU and not any(map(is_cuda, devices)):
         raise InputError(f"--jobs-per-gpu: no GPU among the devices ({','.join(devices)})")
     if args.wait and args.dry_run:
         raise InputError("--wait waits for another bench on --out; a dry run does not take --out")

@@ -11,6 +11,7 @@ worker cores / workers threads).
 from __future__ import annotations
 
 from bench.schedule import available_cores, parse_devices
+from coolchic_core.devices import is_cuda
 
 AUTO = "auto"
 CPU_PRESET = "fast"
@@ -24,7 +25,7 @@ def resolve_devices(text: str, local: bool = True) -> list[str]:
 
 def machine_preset(devices: list[str]) -> str:
     """The preset `auto` stands for on these devices."""
-    return GPU_PRESET if any(device.startswith("cuda") for device in devices) else CPU_PRESET
+    return GPU_PRESET if any(map(is_cuda, devices)) else CPU_PRESET
 
 
 def resolve_preset(preset: str, devices: list[str]) -> tuple[str, str]:
